@@ -1,0 +1,119 @@
+"""The collection as users get it: build the tarball, install it, let ansible-doc read it.
+
+Runs without the lab: it needs only ansible-core and the working tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.nolab
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NAMESPACE = "dockhand"
+NAME = "containers"
+COLLECTION = f"{NAMESPACE}.{NAME}"
+# The modules issue 2 promises; more may follow, so these are a floor, not the full list.
+PROMISED_MODULES = {"image_digest", "service", "stack", "service_info"}
+
+
+@dataclass(frozen=True)
+class InstalledCollection:
+    tarball: Path
+    collections_path: Path
+    install_dir: Path
+    env: dict[str, str]
+
+
+def isolated_env(work: Path, collections_path: Path) -> dict[str, str]:
+    """Environment in which Ansible can only find the installed copy, never the checkout."""
+    empty_config = work / "ansible.cfg"
+    empty_config.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        ANSIBLE_CONFIG=str(empty_config),
+        ANSIBLE_COLLECTIONS_PATH=str(collections_path),
+        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+        ANSIBLE_NOCOLOR="1",
+    )
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def source_modules() -> set[str]:
+    return {p.stem for p in (REPO_ROOT / "plugins" / "modules").glob("*.py") if p.stem != "__init__"}
+
+
+def version_in_galaxy_yml() -> str:
+    return str(yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())["version"])
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> InstalledCollection:
+    work = tmp_path_factory.mktemp("packaging")
+    collections_path = work / "collections"
+    env = isolated_env(work, collections_path)
+    run(["ansible-galaxy", "collection", "build", "--output-path", str(work), str(REPO_ROOT)], cwd=work, env=env)
+    tarball = work / f"{NAMESPACE}-{NAME}-{version_in_galaxy_yml()}.tar.gz"
+    assert tarball.is_file(), f"build did not produce {tarball.name}: {sorted(p.name for p in work.iterdir())}"
+    # --offline: the collection has no dependencies, so Galaxy has nothing to answer.
+    run(["ansible-galaxy", "collection", "install", "--offline", "-p", str(collections_path), str(tarball)],
+        cwd=work, env=env)
+    install_dir = collections_path / "ansible_collections" / NAMESPACE / NAME
+    return InstalledCollection(tarball, collections_path, install_dir, env)
+
+
+def test_tarball_ships_the_collection_and_no_dev_clutter(installed: InstalledCollection) -> None:
+    with tarfile.open(installed.tarball) as tar:
+        names = set(tar.getnames())
+    for required in ("MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml"):
+        assert required in names
+    assert {f"plugins/modules/{m}.py" for m in source_modules()} <= names
+    clutter = {n for n in names if n.split("/")[0] in {".venv", ".cache", ".ci", ".git", "molecule"}
+               or n.startswith("tests/output")}
+    assert not clutter, f"dev files in the tarball: {sorted(clutter)[:10]}"
+
+
+def test_installed_copy_matches_galaxy_yml(installed: InstalledCollection) -> None:
+    manifest = json.loads((installed.install_dir / "MANIFEST.json").read_text())
+    info = manifest["collection_info"]
+    assert (info["namespace"], info["name"], info["version"]) == (NAMESPACE, NAME, version_in_galaxy_yml())
+    assert info["license"] == ["GPL-3.0-or-later"]
+
+
+def test_ansible_doc_lists_every_module_of_the_installed_copy(installed: InstalledCollection) -> None:
+    result = run(["ansible-doc", "-t", "module", "-l", "--json", COLLECTION],
+                 cwd=installed.collections_path, env=installed.env)
+    listed = {name.removeprefix(f"{COLLECTION}.") for name in json.loads(result.stdout)}
+    assert PROMISED_MODULES <= listed
+    assert listed == source_modules()
+
+
+def test_docker_action_group_holds_every_module() -> None:
+    runtime = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())
+    assert set(runtime["action_groups"]["docker"]) == source_modules()
+
+
+@pytest.mark.parametrize("module", sorted(PROMISED_MODULES))
+def test_ansible_doc_renders_module(installed: InstalledCollection, module: str) -> None:
+    fqcn = f"{COLLECTION}.{module}"
+    result = run(["ansible-doc", "-t", "module", fqcn],
+                 cwd=installed.collections_path, env=installed.env)
+    assert fqcn in result.stdout
+    assert str(installed.install_dir) in result.stdout, "ansible-doc read some other copy of the module"
+    for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES"):
+        assert section in result.stdout, f"{fqcn}: no {section} section rendered"
+    assert "ERROR" not in result.stderr and "WARNING" not in result.stderr, result.stderr
