@@ -1,0 +1,58 @@
+# Copyright: (c) 2026, dockhand.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  docker_host:
+    description:
+      - The Docker Engine to talk to, as C(unix:///path/to/socket) or C(tcp://host:port).
+      - If not given, the value of the E(DOCKER_HOST) environment variable is used, then C(unix:///var/run/docker.sock).
+      - Set it for every module of this collection at once with
+        C(module_defaults) and the C(group/dockhand.containers.docker) action group.
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+  tls:
+    description:
+      - Talk to the engine over TLS without verifying its certificate. Prefer O(validate_certs).
+      - If not given, the value of E(DOCKER_TLS) is used.
+    type: bool
+    default: false
+  validate_certs:
+    description:
+      - Talk to the engine over TLS and verify its certificate against O(ca_path).
+      - If not given, the value of E(DOCKER_TLS_VERIFY) is used.
+    type: bool
+    default: false
+    aliases: [tls_verify]
+  ca_path:
+    description:
+      - CA certificate that signed the engine's certificate.
+      - Defaults to C(ca.pem) in E(DOCKER_CERT_PATH) when that is set.
+    type: path
+    aliases: [ca_cert, tls_ca_cert]
+  client_cert:
+    description:
+      - Client certificate presented to the engine. Needs O(client_key).
+      - Defaults to C(cert.pem) in E(DOCKER_CERT_PATH) when that is set.
+    type: path
+    aliases: [tls_client_cert, cert_path]
+  client_key:
+    description:
+      - Key of O(client_cert).
+      - Defaults to C(key.pem) in E(DOCKER_CERT_PATH) when that is set.
+    type: path
+    aliases: [tls_client_key, key_path]
+  timeout:
+    description:
+      - Seconds to wait for one Engine API call.
+      - If not given, the value of E(DOCKER_TIMEOUT) is used.
+    type: int
+    default: 60
+requirements:
+  - Docker SDK for Python >= 7.0.0 on the managed host (C(pip install docker)).
+"""

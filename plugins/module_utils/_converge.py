@@ -1,0 +1,368 @@
+# Copyright: (c) 2026, dockhand.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converging one service on one Engine: plan (pure), then apply (only the safe order).
+
+``service`` calls :func:`converge_service` once; ``stack`` calls it per service. Everything a
+destructive step needs (image, volumes, networks, a created replacement container) is in place
+before an existing container is stopped, and a failed swap puts the previous container back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ._diff import Change, compare, diff_view, observed_fields, recorded_fields
+from ._engine import Engine, EngineError
+from ._image_ref import ImageRef, parse_image_ref
+from ._service_spec import (
+    LABEL_DIGEST, LABEL_MANAGED, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_SPEC, LABEL_SERVICE, LABEL_SPEC,
+    LABEL_SPEC_HASH, LABEL_STACK, Mount, ServiceSpec, engine_args,
+)
+
+NEXT_SUFFIX = "-dockhand-next"
+PREVIOUS_SUFFIX = "-dockhand-prev"
+
+Resolver = Callable[[ImageRef], str]
+
+
+class ConvergeError(Exception):
+    """A failure while converging; the host is left as the message says."""
+
+
+@dataclass
+class ServiceResult:
+    name: str
+    changed: bool = False
+    actions: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    before_state: Optional[str] = None
+    after_state: Optional[str] = None
+    image: Optional[str] = None
+    digest: Optional[str] = None
+    previous_image: Optional[str] = None
+    container_id: Optional[str] = None
+    health: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self, diff: bool) -> dict[str, Any]:
+        result: dict[str, Any] = dict(
+            name=self.name, changed=self.changed, actions=self.actions, image=self.image, digest=self.digest,
+            previous_image=self.previous_image, container_id=self.container_id, state=self.after_state,
+            health=self.health, changed_fields=[c.field for c in self.changes],
+        )
+        if diff:
+            result["diff"] = diff_view(self.changes, self.before_state, self.after_state)
+        return result
+
+
+def container_state(container: Optional[dict[str, Any]]) -> str:
+    if container is None:
+        return "absent"
+    return "started" if container["State"].get("Running") else "stopped"
+
+
+@dataclass
+class Plan:
+    """What a run will do; computed without touching the Engine's state."""
+
+    spec: ServiceSpec
+    existing: Optional[dict[str, Any]]
+    desired: Optional[dict[str, Any]] = None
+    env_values: dict[str, str] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
+    action: str = "none"  # none | create | update | recreate | remove
+    start: bool = False
+    stop: bool = False
+    previous_image: Optional[str] = None
+    previous_spec: Optional[dict[str, Any]] = None
+
+
+def plan_service(engine: Engine, spec: ServiceSpec, resolve: Resolver) -> Plan:
+    existing = engine.container(spec.name)
+    plan = Plan(spec=spec, existing=existing)
+    observed = observed_fields(existing) if existing else None
+    if existing is not None and observed is None and not spec.adopt:
+        raise ConvergeError(
+            "container %s exists but is not managed by dockhand.containers (it has no %s label): remove or rename "
+            "it, or set adopt=true to replace it (its named volumes are kept)" % (spec.name, LABEL_SPEC))
+    if spec.state == "absent":
+        plan.action = "remove" if existing else "none"
+        return plan
+    if spec.rollback:
+        _plan_rollback(plan, existing, observed)
+    else:
+        assert spec.image is not None
+        image = spec.image if spec.image.is_pinned else spec.image.with_digest(resolve(spec.image))
+        plan.desired = dict(spec.fields(), image=image.pinned)
+        plan.env_values = dict(spec.env, **spec.secret_env)
+    running = existing is not None and existing["State"].get("Running")
+    if existing is None:
+        plan.action = "create"
+        plan.changes = compare(plan.desired or {}, {})
+    else:
+        plan.changes = compare(plan.desired or {}, observed or {})
+        if plan.changes:
+            plan.action = "update" if all(c.in_place for c in plan.changes) else "recreate"
+    if plan.action in ("create", "recreate"):
+        if observed is not None and plan.action == "recreate" and not spec.rollback:
+            plan.previous_spec = recorded_fields(existing or {})
+            plan.previous_image = observed["image"] if observed["image"] != (plan.desired or {}).get("image") \
+                else _label(existing, LABEL_PREVIOUS_IMAGE)
+        plan.start = spec.state == "started" or (spec.state == "present" and bool(running))
+    else:
+        plan.start = spec.state == "started" and not running
+        plan.stop = spec.state == "stopped" and bool(running)
+        plan.previous_image = _label(existing, LABEL_PREVIOUS_IMAGE)
+    return plan
+
+
+def _plan_rollback(plan: Plan, existing: Optional[dict[str, Any]], observed: Optional[dict[str, Any]]) -> None:
+    previous = recorded_fields(existing, LABEL_PREVIOUS_SPEC) if existing else None
+    if existing is None or observed is None or previous is None:
+        raise ConvergeError("rollback=true: service %s has no previous deployment recorded on this host "
+                            "(nothing to roll back to)" % plan.spec.name)
+    current_env = dict(item.split("=", 1) for item in existing["Config"].get("Env") or [] if "=" in item)
+    plan.desired = previous
+    plan.env_values = {k: current_env.get(k, "") for k in list(previous["env"]) + list(previous["secret_env"])}
+    plan.env_values.update(previous["env"])
+    plan.previous_spec = recorded_fields(existing)
+    plan.previous_image = observed["image"]
+
+
+def _label(container: Optional[dict[str, Any]], key: str) -> Optional[str]:
+    return ((container or {}).get("Config", {}).get("Labels") or {}).get(key)
+
+
+def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, check_mode: bool,
+                     registry_auth: Optional[dict[str, str]] = None) -> ServiceResult:
+    plan = plan_service(engine, spec, resolve)
+    result = ServiceResult(name=spec.name, before_state=container_state(plan.existing), changes=plan.changes)
+    result.previous_image = plan.previous_image
+    if plan.desired:
+        result.image = plan.desired["image"]
+        result.digest = parse_image_ref(plan.desired["image"]).digest
+    result.after_state = _predicted_state(plan)
+    result.actions = _actions(plan)
+    result.changed = bool(result.actions)
+    _check_start_first(engine, plan)
+    result.warnings.extend(_policy_warnings(engine, plan))
+    if check_mode or not result.changed:
+        if plan.action == "none":
+            _describe(plan.existing, result, applied=False)
+        return result
+    if plan.action == "remove":
+        assert plan.existing is not None
+        engine.stop(plan.existing["Id"], spec.stop_timeout)
+        engine.remove(plan.existing["Id"])
+        return result
+    if plan.action in ("create", "recreate"):
+        _prepare(engine, plan, registry_auth)
+        container_id = _replace(engine, plan, result)
+    else:
+        assert plan.existing is not None
+        container_id = plan.existing["Id"]
+        if plan.action == "update":
+            policy = plan.desired["restart_policy"] if plan.desired else {}
+            engine.update(container_id, restart_policy={"Name": policy["name"], "MaximumRetryCount": policy["retries"]})
+        if plan.stop:
+            engine.stop(container_id, spec.stop_timeout)
+        if plan.start:
+            engine.start(container_id)
+            _wait(engine, container_id, plan)
+    _describe(engine.container(container_id), result, applied=True)
+    return result
+
+
+def _policy_warnings(engine: Engine, plan: Plan) -> list[str]:
+    if not plan.desired or plan.desired["restart_policy"]["name"] != "always" or plan.desired["healthcheck"]:
+        return []
+    image = engine.image(plan.desired["image"])
+    if image and ((image.get("Config") or {}).get("Healthcheck") or {}).get("Test"):
+        return []
+    return ["service %s: restart_policy=always without a health check restarts a broken service forever and never "
+            "reports it; prefer restart_policy=on-failure with restart_retries, or add a healthcheck" % plan.spec.name]
+
+
+def _predicted_state(plan: Plan) -> str:
+    if plan.action == "remove":
+        return "absent"
+    if plan.start:
+        return "started"
+    if plan.stop or plan.action in ("create", "recreate"):
+        return "stopped"
+    return container_state(plan.existing)
+
+
+def _actions(plan: Plan) -> list[str]:
+    actions = []
+    if plan.action != "none":
+        actions.append(plan.action)
+    if plan.action in ("none", "update"):
+        if plan.start:
+            actions.append("start")
+        if plan.stop:
+            actions.append("stop")
+    return actions
+
+
+def _check_start_first(engine: Engine, plan: Plan) -> None:
+    if plan.spec.update_strategy != "start-first" or plan.action != "recreate" or not plan.existing:
+        return
+    if not plan.existing["State"].get("Running"):
+        return
+    old_ports = (observed_fields(plan.existing) or {}).get("ports", [])
+    clash = plan.spec.port_conflicts(old_ports) if plan.desired and not plan.spec.rollback else []
+    if plan.spec.rollback and plan.desired:
+        clash = sorted(set(p for p in plan.desired["ports"] if ":" in p) & set(p for p in old_ports if ":" in p))
+    if clash:
+        raise ConvergeError(
+            "update_strategy=start-first cannot replace %s: the new container would publish host port(s) %s that the "
+            "running one holds; use update_strategy=stop-first or drop the fixed host port" % (plan.spec.name, ", ".join(clash)))
+
+
+def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]) -> None:
+    """Everything the new container needs, before anything existing is touched."""
+    assert plan.desired is not None
+    image = plan.desired["image"]
+    if engine.image(image) is None:
+        if plan.spec.rollback:
+            raise ConvergeError("rollback of %s needs image %s, which is no longer on this host; deploy it by digest "
+                                "instead" % (plan.spec.name, image))
+        engine.pull(image, registry_auth)
+    for mount in plan.spec.mounts if not plan.spec.rollback else []:
+        if mount.type == "volume":
+            ensure_volume(engine, mount)
+    for network in plan.desired["networks"]:
+        if engine.network(network) is None:
+            engine.create_network(network, {LABEL_MANAGED: "true"})
+
+
+def ensure_volume(engine: Engine, mount: Mount) -> None:
+    """Create a missing named volume; refuse (never recreate) one whose driver or options differ."""
+    assert mount.source is not None
+    current = engine.volume(mount.source)
+    driver = mount.driver or "local"
+    options = dict(mount.driver_options)
+    if current is None:
+        engine.create_volume(mount.source, driver, options, dict(mount.volume_labels))
+        return
+    if (mount.driver or mount.driver_options) and (
+            current.get("Driver") != driver or (current.get("Options") or {}) != options):
+        raise ConvergeError(
+            "volume %s exists with driver %s and options %s, but the service asks for driver %s and options %s; a "
+            "volume that may hold data is never recreated: back it up and move the data, or drop driver/driver_options"
+            % (mount.source, current.get("Driver"), current.get("Options") or {}, driver, options))
+
+
+def _labels(plan: Plan) -> dict[str, str]:
+    assert plan.desired is not None
+    labels = dict(plan.desired["labels"])
+    labels.update({
+        LABEL_MANAGED: "true",
+        LABEL_SERVICE: plan.spec.name,
+        LABEL_SPEC: json.dumps(plan.desired, sort_keys=True),
+        LABEL_SPEC_HASH: _hash(plan.desired),
+        LABEL_DIGEST: parse_image_ref(plan.desired["image"]).digest or "",
+    })
+    if plan.spec.stack:
+        labels[LABEL_STACK] = plan.spec.stack
+    if plan.previous_image:
+        labels[LABEL_PREVIOUS_IMAGE] = plan.previous_image
+    if plan.previous_spec:
+        labels[LABEL_PREVIOUS_SPEC] = json.dumps(plan.previous_spec, sort_keys=True)
+    return labels
+
+
+def _hash(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _create(engine: Engine, plan: Plan, name: str) -> str:
+    assert plan.desired is not None
+    args = engine_args(plan.desired, plan.env_values, _labels(plan))
+    networks = args["networks"]
+    networking = engine.networking_config(networks[0], [plan.spec.name]) if networks else None
+    container_id = engine.create_container(name, plan.desired["image"], args["config"],
+                                           engine.host_config(**args["host"]), networking)
+    for network in networks[1:]:
+        engine.connect(network, container_id, aliases=[plan.spec.name])
+    return container_id
+
+
+def _remove_leftover(engine: Engine, name: str) -> None:
+    leftover = engine.container(name)
+    if leftover is not None:
+        engine.remove(leftover["Id"])
+
+
+def _replace(engine: Engine, plan: Plan, result: ServiceResult) -> str:
+    spec = plan.spec
+    next_name = spec.name + NEXT_SUFFIX
+    _remove_leftover(engine, next_name)
+    if plan.existing is None:
+        container_id = _create(engine, plan, spec.name)
+        if plan.start:
+            engine.start(container_id)
+            _wait(engine, container_id, plan)
+        return container_id
+    old = plan.existing
+    old_running = bool(old["State"].get("Running"))
+    new_id = _create(engine, plan, next_name)  # the Engine validates the new config before the old one stops
+    if spec.update_strategy == "start-first" and plan.start:
+        try:
+            engine.start(new_id)
+            _wait(engine, new_id, plan)
+        except EngineError as exc:
+            engine.remove(new_id)
+            raise ConvergeError("start-first update of %s failed; the running container was not touched: %s"
+                                % (spec.name, exc))
+        engine.stop(old["Id"], spec.stop_timeout)
+        engine.remove(old["Id"])
+        engine.rename(new_id, spec.name)
+        return new_id
+    previous_name = spec.name + PREVIOUS_SUFFIX
+    _remove_leftover(engine, previous_name)
+    engine.stop(old["Id"], spec.stop_timeout)
+    engine.rename(old["Id"], previous_name)
+    engine.rename(new_id, spec.name)
+    try:
+        if plan.start:
+            engine.start(new_id)
+            _wait(engine, new_id, plan)
+    except EngineError as exc:
+        engine.remove(new_id)
+        engine.rename(old["Id"], spec.name)
+        if old_running:
+            engine.start(old["Id"])
+        raise ConvergeError("update of %s failed and the previous container was put back%s: %s"
+                            % (spec.name, " and started" if old_running else "", exc))
+    engine.remove(old["Id"])
+    return new_id
+
+
+def _wait(engine: Engine, container_id: str, plan: Plan) -> None:
+    spec = plan.spec
+    if spec.wait == "none":
+        return
+    want = spec.wait
+    if want == "auto":
+        info = engine.container(container_id) or {}
+        has_check = bool((info.get("Config") or {}).get("Healthcheck", {}).get("Test")) and \
+            (info["Config"]["Healthcheck"]["Test"][0] != "NONE")
+        want = "healthy" if has_check else "running"
+    engine.wait_for(container_id, want, spec.wait_timeout)
+
+
+def _describe(container: Optional[dict[str, Any]], result: ServiceResult, applied: bool) -> None:
+    if container is None:
+        return
+    result.container_id = container["Id"]
+    if applied:
+        result.after_state = container_state(container)
+    result.health = (container["State"].get("Health") or {}).get("Status")
+    result.image = result.image or container["Config"].get("Image")
+    image = parse_image_ref(result.image) if result.image else None
+    result.digest = result.digest or (image.digest if image else None)

@@ -1,0 +1,213 @@
+# Copyright: (c) 2026, dockhand.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Talking to the Docker Engine: the client, errors translated into messages, and waits."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any, Callable, Optional, TypeVar
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ._connection import ConnectionParams
+
+try:
+    import docker
+    from docker.errors import APIError, DockerException, NotFound
+    from requests.exceptions import RequestException
+
+    DOCKER_IMPORT_ERROR: Optional[str] = None
+except ImportError:
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+MIN_SDK = (7, 0)
+T = TypeVar("T")
+
+
+class EngineError(Exception):
+    """An Engine failure rewritten for a person: what failed, where, and the Engine's own words."""
+
+
+def _sdk_version() -> tuple[int, ...]:
+    return tuple(int(p) for p in docker.__version__.split(".")[:2] if p.isdigit())
+
+
+def _short(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class Engine:
+    """A thin, typed wrapper over docker.APIClient that never lets a traceback reach the user."""
+
+    def __init__(self, params: ConnectionParams) -> None:
+        tls_config = None
+        if params.uses_tls:
+            client_cert = (params.client_cert, params.client_key) if params.client_cert else None
+            tls_config = docker.tls.TLSConfig(client_cert=client_cert, ca_cert=params.ca_path,
+                                              verify=params.validate_certs)
+        self.where = params.docker_host
+        try:
+            self.api = docker.APIClient(base_url=params.docker_host, tls=tls_config or False,
+                                        timeout=params.timeout, version="auto")
+        except (DockerException, RequestException) as exc:
+            raise EngineError("cannot reach the Docker Engine at %s (%s): is dockerd running, and is docker_host "
+                              "right?" % (params.docker_host, exc))
+
+    @classmethod
+    def from_module(cls, module: AnsibleModule) -> "Engine":
+        if DOCKER_IMPORT_ERROR is not None:
+            module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python >= 7.0.0)"),
+                             exception=DOCKER_IMPORT_ERROR)
+        if _sdk_version() < MIN_SDK:
+            module.fail_json(msg="the Docker SDK for Python on this host is %s; dockhand.containers needs >= 7.0.0 "
+                                 "(pip install 'docker>=7')" % docker.__version__)
+        params = ConnectionParams.from_params(module.params)
+        problems = params.problems()
+        if problems:
+            module.fail_json(msg="; ".join(problems))
+        try:
+            return cls(params)
+        except EngineError as exc:
+            module.fail_json(msg=str(exc))
+            raise  # unreachable: fail_json exits
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except APIError as exc:
+            raise EngineError("%s failed: %s" % (what, _short(str(exc.explanation or exc))))
+        except (DockerException, RequestException) as exc:
+            raise EngineError("%s failed talking to the Docker Engine at %s: %s" % (what, self.where, _short(str(exc))))
+
+    # Containers
+    def container(self, name: str) -> Optional[dict[str, Any]]:
+        try:
+            return self.api.inspect_container(name)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException) as exc:
+            raise EngineError("inspecting container %s failed: %s" % (name, _short(str(exc))))
+
+    def containers_with_label(self, label: str) -> list[dict[str, Any]]:
+        found = self.call("listing containers", self.api.containers, all=True, filters={"label": label})
+        result = []
+        for summary in found:
+            inspected = self.container(summary["Id"])
+            if inspected is not None:
+                result.append(inspected)
+        return result
+
+    def create_container(self, name: str, image: str, config: dict[str, Any], host_config: dict[str, Any],
+                         networking: Optional[dict[str, Any]]) -> str:
+        created = self.call("creating container %s" % name, self.api.create_container, image=image, name=name,
+                            host_config=host_config, networking_config=networking, **config)
+        return created["Id"]
+
+    def start(self, container_id: str) -> None:
+        self.call("starting container %s" % container_id[:12], self.api.start, container_id)
+
+    def stop(self, container_id: str, timeout: int) -> None:
+        self.call("stopping container %s" % container_id[:12], self.api.stop, container_id, timeout=timeout)
+
+    def remove(self, container_id: str) -> None:
+        # v=False: anonymous volumes are left alone too; named volumes are never removed here.
+        self.call("removing container %s" % container_id[:12], self.api.remove_container, container_id,
+                  force=True, v=False)
+
+    def rename(self, container_id: str, name: str) -> None:
+        self.call("renaming container %s to %s" % (container_id[:12], name), self.api.rename, container_id, name)
+
+    def update(self, container_id: str, **changes: Any) -> None:
+        self.call("updating container %s" % container_id[:12], self.api.update_container, container_id, **changes)
+
+    def connect(self, network: str, container_id: str, aliases: Optional[list[str]] = None) -> None:
+        self.call("connecting %s to network %s" % (container_id[:12], network), self.api.connect_container_to_network,
+                  container_id, network, aliases=aliases)
+
+    def logs_tail(self, container_id: str, lines: int = 20) -> str:
+        try:
+            raw = self.api.logs(container_id, stdout=True, stderr=True, tail=lines)
+        except (APIError, DockerException, RequestException) as exc:
+            return "(logs unavailable: %s)" % exc
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+    def wait_for(self, container_id: str, want: str, timeout: float, poll: float = 0.25) -> dict[str, Any]:
+        """Wait until the container is ``running`` or ``healthy``; raise with health log and logs if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.container(container_id)
+            if info is None:
+                raise EngineError("container %s disappeared while waiting for it to be %s" % (container_id[:12], want))
+            state = info["State"]
+            health = (state.get("Health") or {}).get("Status")
+            if want == "running" and state.get("Running") and not state.get("Restarting"):
+                return info
+            if want == "healthy" and health == "healthy":
+                return info
+            failed = not state.get("Running") and state.get("Status") in ("exited", "dead")
+            if failed or health == "unhealthy" or time.monotonic() >= deadline:
+                raise EngineError(self._not_ready_message(info, want, timeout, timed_out=not failed and health != "unhealthy"))
+            time.sleep(poll)
+
+    def _not_ready_message(self, info: dict[str, Any], want: str, timeout: float, timed_out: bool) -> str:
+        state = info["State"]
+        health_log = (state.get("Health") or {}).get("Log") or []
+        last = health_log[-1] if health_log else None
+        why = "did not become %s within %ss" % (want, timeout) if timed_out else (
+            "exited with code %s" % state.get("ExitCode") if not state.get("Running") else "is unhealthy")
+        parts = ["container %s (%s) %s" % (info["Name"].lstrip("/"), info["Id"][:12], why)]
+        if last:
+            parts.append("last health check: exit %s: %s" % (last.get("ExitCode"), (last.get("Output") or "").strip()))
+        parts.append("last log lines:\n" + self.logs_tail(info["Id"]).rstrip())
+        return "; ".join(parts)
+
+    # Images
+    def image(self, ref: str) -> Optional[dict[str, Any]]:
+        try:
+            return self.api.inspect_image(ref)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException) as exc:
+            raise EngineError("inspecting image %s failed: %s" % (ref, _short(str(exc))))
+
+    def pull(self, ref: str, auth: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        """Pull ``ref`` (normally repo@sha256:...); credentials default to the host's docker config."""
+        stream = self.call("pulling %s" % ref, self.api.pull, ref, stream=True, decode=True, auth_config=auth)
+        for event in self.call("pulling %s" % ref, list, stream):
+            if "error" in event:
+                raise EngineError("pulling %s failed: %s" % (ref, _short(str(event["error"]))))
+        pulled = self.image(ref)
+        if pulled is None:
+            raise EngineError("pulling %s finished but the engine does not have the image" % ref)
+        return pulled
+
+    # Volumes and networks
+    def volume(self, name: str) -> Optional[dict[str, Any]]:
+        try:
+            return self.api.inspect_volume(name)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException) as exc:
+            raise EngineError("inspecting volume %s failed: %s" % (name, _short(str(exc))))
+
+    def create_volume(self, name: str, driver: str, options: dict[str, str], labels: dict[str, str]) -> None:
+        self.call("creating volume %s" % name, self.api.create_volume, name=name, driver=driver,
+                  driver_opts=options or None, labels=labels or None)
+
+    def network(self, name: str) -> Optional[dict[str, Any]]:
+        try:
+            return self.api.inspect_network(name)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException) as exc:
+            raise EngineError("inspecting network %s failed: %s" % (name, _short(str(exc))))
+
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        self.call("creating network %s" % name, self.api.create_network, name, driver="bridge", labels=labels)
+
+    def host_config(self, **kwargs: Any) -> dict[str, Any]:
+        return self.call("building host config", self.api.create_host_config, **kwargs)
+
+    def networking_config(self, network: str, aliases: list[str]) -> dict[str, Any]:
+        return self.api.create_networking_config({network: self.api.create_endpoint_config(aliases=aliases)})

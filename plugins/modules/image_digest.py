@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dockhand.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_digest
+short_description: Resolve an image tag to its digest by asking the registry, without pulling
+version_added: 0.1.0
+description:
+  - Asks the registry's HTTP API which digest a tag points to, so a tag can be resolved once (typically on the
+    controller with C(run_once) and C(delegate_to=localhost)) and that exact digest deployed on every host.
+  - For a multi-platform index, returns the index digest (what to deploy) and the digest of the image for O(platform).
+  - A reference that already has a digest is checked to exist in the registry.
+  - Trust and credentials follow the local Docker Engine's: the CA in C(/etc/docker/certs.d/<registry>/ca.crt) and the
+    docker config file, unless given here.
+  - Never changes anything.
+author: dockhand.containers contributors
+extends_documentation_fragment:
+  - dockhand.containers.service.REGISTRY
+options:
+  image:
+    description: C(repo), C(repo:tag), C(repo@sha256:...) or C(repo:tag@sha256:...). C(repo) alone means C(repo:latest).
+    type: str
+    required: true
+  registry_ca_path:
+    description: CA certificate to verify the registry with, instead of the Engine's C(certs.d) one.
+    type: path
+  validate_certs:
+    description: Verify the registry's TLS certificate.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for each registry request.
+    type: int
+    default: 30
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+    details: Nothing changes, so there is nothing to diff.
+"""
+
+EXAMPLES = r"""
+- name: Resolve the release tag once, on the controller
+  dockhand.containers.image_digest:
+    image: registry.example.com/shop/web:2.4
+  delegate_to: localhost
+  run_once: true
+  register: web_image
+
+- name: Deploy exactly that digest everywhere
+  dockhand.containers.service:
+    name: web
+    image: "{{ web_image.pinned }}"
+"""
+
+RETURN = r"""
+digest:
+  description: Digest to deploy (the index digest for a multi-platform image).
+  returned: success
+  type: str
+  sample: sha256:2b3f2c0c8f6b6f6c7d1f0e8f4b4c2a4d5e6f708192a3b4c5d6e7f8091a2b3c4d
+pinned:
+  description: The full digest-pinned reference, C(repo@sha256:...).
+  returned: success
+  type: str
+  sample: registry.example.com/shop/web@sha256:2b3f2c0c8f6b6f6c7d1f0e8f4b4c2a4d5e6f708192a3b4c5d6e7f8091a2b3c4d
+repository:
+  description: The repository part of the reference.
+  returned: success
+  type: str
+tag:
+  description: The tag that was resolved, or null when only a digest was given.
+  returned: success
+  type: str
+media_type:
+  description: Media type of the manifest the digest names.
+  returned: success
+  type: str
+is_index:
+  description: Whether the digest names a multi-platform index.
+  returned: success
+  type: bool
+platform:
+  description: The image for the requested platform, with its own digest.
+  returned: success
+  type: dict
+  contains:
+    os:
+      description: Operating system.
+      type: str
+    architecture:
+      description: CPU architecture.
+      type: str
+    variant:
+      description: Architecture variant, if any.
+      type: str
+    digest:
+      description: Digest of the platform's image manifest.
+      type: str
+error_kind:
+  description:
+    - On failure, which kind of problem it was; one of V(bad_input), V(unknown_repository), V(unknown_tag),
+      V(unknown_digest), V(unreachable), V(tls), V(auth), V(platform), V(integrity), V(registry).
+  returned: failure
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.containers.plugins.module_utils._image_ref import ImageRefError, parse_image_ref
+from ansible_collections.dockhand.containers.plugins.module_utils._registry import RegistryError, resolve_reference
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            image=dict(type="str", required=True),
+            registry_username=dict(type="str"),
+            registry_password=dict(type="str", no_log=True),
+            platform=dict(type="str"),
+            registry_ca_path=dict(type="path"),
+            validate_certs=dict(type="bool", default=True),
+            timeout=dict(type="int", default=30),
+        ),
+        required_together=[("registry_username", "registry_password")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds (got %d)" % params["timeout"],
+                         error_kind="bad_input")
+    try:
+        ref = parse_image_ref(params["image"])
+        resolved = resolve_reference(ref, username=params["registry_username"], password=params["registry_password"],
+                                     platform=params["platform"], timeout=params["timeout"],
+                                     ca_path=params["registry_ca_path"], validate_certs=params["validate_certs"])
+    except ImageRefError as exc:
+        module.fail_json(msg="image: %s" % exc, error_kind="bad_input")
+    except RegistryError as exc:
+        module.fail_json(msg=str(exc), error_kind=exc.kind)
+    module.exit_json(changed=False, **resolved.as_dict())
+
+
+if __name__ == "__main__":
+    main()
