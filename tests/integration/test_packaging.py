@@ -102,9 +102,24 @@ def test_ansible_doc_lists_every_module_of_the_installed_copy(installed: Install
     assert listed == source_modules()
 
 
-def test_docker_action_group_holds_every_module() -> None:
+def docker_group() -> list[str]:
     runtime = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())
-    assert set(runtime["action_groups"]["docker"]) == source_modules()
+    return list(runtime["action_groups"]["docker"])
+
+
+def test_docker_action_group_holds_every_module() -> None:
+    assert set(docker_group()) == source_modules()
+
+
+def test_every_module_in_the_docker_group_accepts_the_connection_options(installed: InstalledCollection) -> None:
+    # module_defaults for group/dockhand.containers.docker hands docker_host & co. to every member;
+    # a member without those options fails with "Unsupported parameters".
+    fqcns = [f"{COLLECTION}.{m}" for m in docker_group()]
+    result = run(["ansible-doc", "-t", "module", "--json", *fqcns], cwd=installed.collections_path, env=installed.env)
+    docs = json.loads(result.stdout)
+    missing = {fqcn for fqcn in fqcns
+               if "docker_host" not in ((docs.get(fqcn) or {}).get("doc") or {}).get("options", {})}
+    assert not missing, f"in the docker action group but without a docker_host option: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("module", sorted(PROMISED_MODULES))
