@@ -1,0 +1,271 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dockhand.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: stack
+short_description: Converge all of a host's services, volumes and networks in one task
+version_added: 0.1.0
+description:
+  - Converges a list of services on one Docker Engine with exactly the machinery of M(dockhand.containers.service),
+    one service after another in C(depends_on) order, after pulling the missing images in parallel.
+  - Every service is validated before anything changes; a bad item fails the task with the host untouched.
+  - With O(prune=true), containers of this stack that are no longer declared are removed. Their named volumes are kept.
+author: dockhand.containers contributors
+extends_documentation_fragment:
+  - dockhand.containers.service.REGISTRY
+  - dockhand.containers.connection
+options:
+  name:
+    description: Name of the stack, kept in the C(dockhand.stack) label of its containers.
+    type: str
+    required: true
+  prune:
+    description: Remove containers labelled with this stack that O(services) no longer declares (never their volumes).
+    type: bool
+    default: false
+  pull_parallelism:
+    description: How many images are pulled at once.
+    type: int
+    default: 4
+  services:
+    description:
+      - The services; each item takes the options of M(dockhand.containers.service).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Same as O(dockhand.containers.service#module:name).
+        type: str
+        required: true
+      image:
+        description: Same as O(dockhand.containers.service#module:image).
+        type: str
+      pin:
+        description: Same as O(dockhand.containers.service#module:pin).
+        type: bool
+        default: false
+      state:
+        description: Same as O(dockhand.containers.service#module:state).
+        type: str
+        default: started
+        choices: [present, started, stopped, absent]
+      command:
+        description: Same as O(dockhand.containers.service#module:command).
+        type: raw
+      entrypoint:
+        description: Same as O(dockhand.containers.service#module:entrypoint).
+        type: raw
+      env:
+        description: Same as O(dockhand.containers.service#module:env).
+        type: dict
+        default: {}
+      secret_env:
+        description: Same as O(dockhand.containers.service#module:secret_env).
+        type: dict
+        default: {}
+      ports:
+        description: Same as O(dockhand.containers.service#module:ports).
+        type: list
+        elements: raw
+        default: []
+      volumes:
+        description: Same as O(dockhand.containers.service#module:volumes).
+        type: list
+        elements: raw
+        default: []
+      networks:
+        description: Same as O(dockhand.containers.service#module:networks).
+        type: list
+        elements: str
+        default: []
+      labels:
+        description: Same as O(dockhand.containers.service#module:labels).
+        type: dict
+        default: {}
+      user:
+        description: Same as O(dockhand.containers.service#module:user).
+        type: str
+      memory:
+        description: Same as O(dockhand.containers.service#module:memory).
+        type: str
+      cpus:
+        description: Same as O(dockhand.containers.service#module:cpus).
+        type: float
+      healthcheck:
+        description: Same as O(dockhand.containers.service#module:healthcheck).
+        type: dict
+        suboptions:
+          test:
+            description: Same as O(dockhand.containers.service#module:healthcheck.test).
+            type: raw
+          interval:
+            description: Same as O(dockhand.containers.service#module:healthcheck.interval).
+            type: raw
+          timeout:
+            description: Same as O(dockhand.containers.service#module:healthcheck.timeout).
+            type: raw
+          retries:
+            description: Same as O(dockhand.containers.service#module:healthcheck.retries).
+            type: int
+          start_period:
+            description: Same as O(dockhand.containers.service#module:healthcheck.start_period).
+            type: raw
+          disable:
+            description: Same as O(dockhand.containers.service#module:healthcheck.disable).
+            type: bool
+            default: false
+      stop_timeout:
+        description: Same as O(dockhand.containers.service#module:stop_timeout).
+        type: int
+        default: 10
+      restart_policy:
+        description: Same as O(dockhand.containers.service#module:restart_policy).
+        type: str
+        default: on-failure
+        choices: ['no', on-failure, always, unless-stopped]
+      restart_retries:
+        description: Same as O(dockhand.containers.service#module:restart_retries).
+        type: int
+      log_driver:
+        description: Same as O(dockhand.containers.service#module:log_driver).
+        type: str
+        default: json-file
+      log_options:
+        description: Same as O(dockhand.containers.service#module:log_options).
+        type: dict
+        default: {}
+      wait:
+        description: Same as O(dockhand.containers.service#module:wait).
+        type: str
+        default: auto
+        choices: [auto, none, running, healthy]
+      wait_timeout:
+        description: Same as O(dockhand.containers.service#module:wait_timeout).
+        type: int
+        default: 60
+      update_strategy:
+        description: Same as O(dockhand.containers.service#module:update_strategy).
+        type: str
+        default: stop-first
+        choices: [stop-first, start-first]
+      rollback:
+        description: Same as O(dockhand.containers.service#module:rollback).
+        type: bool
+        default: false
+      adopt:
+        description: Same as O(dockhand.containers.service#module:adopt).
+        type: bool
+        default: false
+      depends_on:
+        description: Same as O(dockhand.containers.service#module:depends_on).
+        type: list
+        elements: str
+        default: []
+attributes:
+  check_mode:
+    support: full
+    details: Predicts each service's actions and the pruning; nothing is pulled or changed.
+  diff_mode:
+    support: full
+    details: Before and after per service, of the fields that differ; secrets masked.
+"""
+
+EXAMPLES = r"""
+- name: Converge the shop stack on each host
+  dockhand.containers.stack:
+    name: shop
+    prune: true
+    services:
+      - name: db
+        image: registry.example.com/shop/db@sha256:0d5c0a5f0e7bd2b2c5c79a3a8e6de1b2b1b3a0d4c2f8e9a7b6c5d4e3f2a1b0c9
+        volumes: ["db-data:/var/lib/db"]
+        networks: [shop]
+      - name: web
+        image: "{{ web_image.pinned }}"
+        depends_on: [db]
+        ports: ["8080:8080"]
+        networks: [shop]
+"""
+
+RETURN = r"""
+services:
+  description: Per service, the same keys as M(dockhand.containers.service) returns.
+  returned: always
+  type: dict
+order:
+  description: Names of the services in the order they were converged.
+  returned: always
+  type: list
+  elements: str
+pruned:
+  description: Services removed because the stack no longer declares them.
+  returned: always
+  type: list
+  elements: str
+pulled:
+  description: Images pulled in this run.
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: How many services were created, recreated, updated in place, started, stopped, removed or left unchanged.
+  returned: always
+  type: dict
+  sample: {create: 0, recreate: 1, update: 0, start: 0, stop: 0, remove: 0, unchanged: 19}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockhand.containers.plugins.module_utils._connection import (
+    ConnectionParams, connection_argument_spec,
+)
+from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
+from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
+    RegistryError, pull_auth, registry_options, tag_resolver,
+)
+from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import SpecError, service_options
+from ansible_collections.dockhand.containers.plugins.module_utils._stack import StackError, build_specs, converge_stack
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            services=dict(type="list", elements="dict", required=True, options=service_options()),
+            prune=dict(type="bool", default=False),
+            pull_parallelism=dict(type="int", default=4),
+            **registry_options(),
+            **connection_argument_spec(),
+        ),
+        required_together=[("registry_username", "registry_password")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["pull_parallelism"] < 1:
+        module.fail_json(msg="pull_parallelism must be 1 or more (got %d)" % params["pull_parallelism"])
+    try:
+        specs = build_specs(params["name"], params["services"])
+    except SpecError as exc:
+        module.fail_json(msg="stack %s" % exc)
+    engine = Engine.from_module(module)
+    connection = ConnectionParams.from_params(params)
+    try:
+        result = converge_stack(engine, lambda: Engine(connection), params["name"], specs,
+                                resolve=tag_resolver(params), check_mode=module.check_mode, prune=params["prune"],
+                                parallelism=params["pull_parallelism"], registry_auth=pull_auth(params))
+    except StackError as exc:
+        module.fail_json(msg="stack %s: %s" % (params["name"], exc), **exc.partial.as_dict(diff=False))
+    except (EngineError, RegistryError) as exc:
+        module.fail_json(msg="stack %s: %s" % (params["name"], exc))
+    for service in result.results.values():
+        for warning in service.warnings:
+            module.warn(warning)
+    module.exit_json(**result.as_dict(diff=module._diff))
+
+
+if __name__ == "__main__":
+    main()
