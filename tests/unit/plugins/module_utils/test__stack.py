@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import ServiceSpec, SpecError
+from ansible_collections.dockhand.containers.plugins.module_utils._stack import dependency_order
+
+
+def spec(name: str, *deps: str) -> ServiceSpec:
+    return ServiceSpec(name=name, image=None, depends_on=list(deps))
+
+
+def names(specs: list[ServiceSpec]) -> list[str]:
+    return [s.name for s in specs]
+
+
+def test_declared_order_is_kept_when_no_dependency_says_otherwise() -> None:
+    assert names(dependency_order("s", [spec("a"), spec("b"), spec("c")])) == ["a", "b", "c"]
+
+
+def test_dependencies_come_first() -> None:
+    ordered = dependency_order("s", [spec("web", "api"), spec("api", "db"), spec("db"), spec("cron", "db")])
+    assert names(ordered) == ["db", "api", "web", "cron"]
+
+
+def test_cycle_is_named() -> None:
+    with pytest.raises(SpecError, match="cycle: a -> b -> a"):
+        dependency_order("s", [spec("a", "b"), spec("b", "a")])
+
+
+def test_unknown_dependency_is_named() -> None:
+    with pytest.raises(SpecError, match="web depends_on db, which the stack does not declare"):
+        dependency_order("s", [spec("web", "db")])
