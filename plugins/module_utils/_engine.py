@@ -174,7 +174,8 @@ class Engine:
     def pull(self, ref: str, auth: Optional[dict[str, str]] = None) -> dict[str, Any]:
         """Pull ``ref`` (normally repo@sha256:...); credentials default to the host's docker config."""
         stream = self.call("pulling %s" % ref, self.api.pull, ref, stream=True, decode=True, auth_config=auth)
-        for event in self.call("pulling %s" % ref, list, stream):
+        events: list[dict[str, Any]] = self.call("pulling %s" % ref, list, stream)
+        for event in events:
             if "error" in event:
                 raise EngineError("pulling %s failed: %s" % (ref, _short(str(event["error"]))))
         pulled = self.image(ref)
