@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -271,6 +272,11 @@ class Paths:
     @property
     def haproxy_socket(self) -> Path:
         return self.haproxy_dir / "admin.sock"
+
+    @property
+    def lock(self) -> Path:
+        # Beside the state dir, not in it: `down` removes the state dir while holding the lock.
+        return self.root.with_name(self.root.name + ".lock")
 
     def node_dir(self, name: str) -> Path:
         return self.root / "nodes" / name
@@ -1081,6 +1087,7 @@ backend app
         if self.paths.root.exists():
             shutil.rmtree(self.paths.root)
             removed.append(str(self.paths.root))
+        self.paths.lock.unlink(missing_ok=True)
         if purge and CACHE_DIR.exists():
             shutil.rmtree(CACHE_DIR)
             removed.append(str(CACHE_DIR))
@@ -1121,6 +1128,18 @@ backend app
             self.client.containers.get(name).remove(force=True, v=True)
 
 
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """One ``up``/``down`` at a time: parallel test sessions must not repair the same lab at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _package_installed(package: str) -> bool:
     proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False)
     return proc.stdout.strip() == "install ok installed"
@@ -1148,12 +1167,13 @@ def main(argv: list[str] | None = None) -> int:
 
     lab = Lab(lab_dir())
     try:
-        if args.command == "up":
-            lab.up(only_registry=args.only == "registry")
-        elif args.command == "down":
-            lab.down(purge=args.purge)
-        else:
+        if args.command == "status":
             return 0 if lab.status() else 1
+        with exclusive_lock(lab.paths.lock):
+            if args.command == "up":
+                lab.up(only_registry=args.only == "registry")
+            else:
+                lab.down(purge=args.purge)
     except LabError as exc:
         print(f"lab {args.command}: FAILED: {exc}", file=sys.stderr)
         return 1
