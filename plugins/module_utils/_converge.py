@@ -70,7 +70,7 @@ class Plan:
 
     spec: ServiceSpec
     existing: Optional[dict[str, Any]]
-    desired: Optional[dict[str, Any]] = None
+    desired: dict[str, Any] = field(default_factory=dict)  # empty when the service is to be removed
     env_values: dict[str, str] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     action: str = "none"  # none | create | update | recreate | remove
@@ -94,22 +94,23 @@ def plan_service(engine: Engine, spec: ServiceSpec, resolve: Resolver) -> Plan:
     if spec.rollback:
         _plan_rollback(plan, existing, observed)
     else:
-        assert spec.image is not None
+        if spec.image is None:
+            raise ConvergeError("image is required unless state=absent or rollback=true")
         image = spec.image if spec.image.is_pinned else spec.image.with_digest(resolve(spec.image))
         plan.desired = dict(spec.fields(), image=image.pinned)
         plan.env_values = dict(spec.env, **spec.secret_env)
     running = existing is not None and existing["State"].get("Running")
     if existing is None:
         plan.action = "create"
-        plan.changes = compare(plan.desired or {}, {})
+        plan.changes = compare(plan.desired, {})
     else:
-        plan.changes = compare(plan.desired or {}, observed or {})
+        plan.changes = compare(plan.desired, observed or {})
         if plan.changes:
             plan.action = "update" if all(c.in_place for c in plan.changes) else "recreate"
     if plan.action in ("create", "recreate"):
         if observed is not None and plan.action == "recreate" and not spec.rollback:
             plan.previous_spec = recorded_fields(existing or {})
-            plan.previous_image = observed["image"] if observed["image"] != (plan.desired or {}).get("image") \
+            plan.previous_image = observed["image"] if observed["image"] != plan.desired.get("image") \
                 else _label(existing, LABEL_PREVIOUS_IMAGE)
         plan.start = spec.state == "started" or (spec.state == "present" and bool(running))
     else:
@@ -153,19 +154,17 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
         if plan.action == "none":
             _describe(plan.existing, result, applied=False)
         return result
-    if plan.action == "remove":
-        assert plan.existing is not None
-        engine.stop(plan.existing["Id"], spec.stop_timeout)
-        engine.remove(plan.existing["Id"])
-        return result
     if plan.action in ("create", "recreate"):
         _prepare(engine, plan, registry_auth)
         container_id = _replace(engine, plan, result)
-    else:
-        assert plan.existing is not None
+    elif plan.existing is not None:
         container_id = plan.existing["Id"]
+        if plan.action == "remove":
+            engine.stop(container_id, spec.stop_timeout)
+            engine.remove(container_id)
+            return result
         if plan.action == "update":
-            policy = plan.desired["restart_policy"] if plan.desired else {}
+            policy = plan.desired["restart_policy"]
             engine.update(container_id, restart_policy={"Name": policy["name"], "MaximumRetryCount": policy["retries"]})
         if plan.stop:
             engine.stop(container_id, spec.stop_timeout)
@@ -225,7 +224,6 @@ def _check_start_first(engine: Engine, plan: Plan) -> None:
 
 def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]) -> None:
     """Everything the new container needs, before anything existing is touched."""
-    assert plan.desired is not None
     image = plan.desired["image"]
     if engine.image(image) is None:
         if plan.spec.rollback:
@@ -242,7 +240,8 @@ def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]
 
 def ensure_volume(engine: Engine, mount: Mount) -> None:
     """Create a missing named volume; refuse (never recreate) one whose driver or options differ."""
-    assert mount.source is not None
+    if not mount.source:
+        raise ConvergeError("the volume mounted at %s needs a name (source)" % mount.target)
     current = engine.volume(mount.source)
     driver = mount.driver or "local"
     options = dict(mount.driver_options)
@@ -258,7 +257,6 @@ def ensure_volume(engine: Engine, mount: Mount) -> None:
 
 
 def _labels(plan: Plan) -> dict[str, str]:
-    assert plan.desired is not None
     labels = dict(plan.desired["labels"])
     labels.update({
         LABEL_MANAGED: "true",
@@ -281,7 +279,6 @@ def _hash(fields: dict[str, Any]) -> str:
 
 
 def _create(engine: Engine, plan: Plan, name: str) -> str:
-    assert plan.desired is not None
     args = engine_args(plan.desired, plan.env_values, _labels(plan))
     networks = args["networks"]
     networking = engine.networking_config(networks[0], [plan.spec.name]) if networks else None

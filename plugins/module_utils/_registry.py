@@ -164,7 +164,7 @@ class RegistryClient:
         raise RegistryError("auth", "registry %s refused the credentials after authenticating" % self.ref.registry)
 
     def _authorize(self, challenge: str) -> str:
-        scheme, _, params_text = challenge.partition(" ")
+        scheme, _sep, params_text = challenge.partition(" ")
         params = dict(re.findall(r'(\w+)="([^"]*)"', params_text))
         if scheme.lower() == "basic":
             if not self.credentials.present:
@@ -242,7 +242,7 @@ class RegistryClient:
         return actual, media_type, document
 
     def blob_json(self, digest: str) -> dict[str, Any]:
-        _, body = self.request("GET", "/blobs/" + digest, accept="*/*")
+        body = self.request("GET", "/blobs/" + digest, accept="*/*")[1]
         return json.loads(body)
 
 

@@ -9,7 +9,6 @@ collection declares a service setting.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -237,9 +236,9 @@ class ServiceSpec:
 
     # Fields compared between desired and running; values are plain JSON data.
     def fields(self) -> dict[str, Any]:
-        assert self.image is not None
+        image = self.image
         return {
-            "image": self.image.pinned if self.image.digest else str(self.image),
+            "image": (image.pinned if image.digest else str(image)) if image else None,
             "command": self.command,
             "entrypoint": self.entrypoint,
             "env": dict(sorted(self.env.items())),
@@ -257,9 +256,6 @@ class ServiceSpec:
             "cpus": self.cpus,
         }
 
-    def fields_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.fields(), sort_keys=True).encode()).hexdigest()
-
     def port_conflicts(self, other_ports: list[str]) -> list[str]:
         """Fixed host ports this spec publishes that ``other_ports`` (field form) also publishes."""
         mine = {_host_side(p.as_field()) for p in self.ports if p.published}
@@ -274,7 +270,7 @@ SECRET_FIELDS = ("secret_env",)
 
 
 def _host_side(port_field: str) -> str:
-    head, _, proto = port_field.partition("/")
+    head, _sep, proto = port_field.partition("/")
     parts = head.rsplit(":", 2)
     if len(parts) < 2:
         return ""
@@ -485,7 +481,7 @@ def engine_args(fields: dict[str, Any], env_values: dict[str, str], labels: dict
     exposed: list[Any] = []
     bindings: dict[str, list[Any]] = {}
     for text in fields["ports"]:
-        head, _, proto = text.partition("/")
+        head, _sep, proto = text.partition("/")
         parts = head.rsplit(":", 2)
         key = "%s/%s" % (parts[-1], proto)
         exposed.append((int(parts[-1]), proto) if proto != "tcp" else int(parts[-1]))

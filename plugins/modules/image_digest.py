@@ -13,11 +13,12 @@ description:
     controller with C(run_once) and C(delegate_to=localhost)) and that exact digest deployed on every host.
   - For a multi-platform index, returns the index digest (what to deploy) and the digest of the image for O(platform).
   - A reference that already has a digest is checked to exist in the registry.
-  - Trust and credentials follow the local Docker Engine's: the CA in C(/etc/docker/certs.d/<registry>/ca.crt) and the
-    docker config file, unless given here.
+  - Trust and credentials follow the local Docker Engine's, that is the CA in C(/etc/docker/certs.d/<registry>/ca.crt)
+    and the docker config file, unless given here.
   - Never changes anything.
-author: dockhand.containers contributors
+author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - dockhand.containers.service.REGISTRY
 options:
   image:
@@ -41,6 +42,8 @@ attributes:
   diff_mode:
     support: none
     details: Nothing changes, so there is nothing to diff.
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

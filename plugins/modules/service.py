@@ -9,15 +9,16 @@ module: service
 short_description: Run one container pinned by image digest, with its volumes, logging and restart policy
 version_added: 0.1.0
 description:
-  - Converges one named container on one Docker Engine to a spec: a digest-pinned image, named volumes (created when
-    missing, never removed), a validated logging driver, a restart policy, a health check.
+  - Converges one named container on one Docker Engine to a spec, that is a digest-pinned image, named volumes (created
+    when missing, never removed), a validated logging driver, a restart policy and a health check.
   - The deployed digest, the previous digest and the spec are kept in labels, so a second run with the same spec
     changes nothing, drift is visible to M(dockhand.containers.service_info), and O(rollback=true) returns to the
     previous deployment without pulling.
   - Everything a replacement needs (image, volumes, networks, the new container itself) is in place before the old
     container is stopped; a replacement that fails to start or to become healthy is undone.
-author: dockhand.containers contributors
+author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - dockhand.containers.service
   - dockhand.containers.service.REGISTRY
   - dockhand.containers.connection
@@ -28,6 +29,8 @@ attributes:
   diff_mode:
     support: full
     details: Shows before and after of the fields that differ; O(secret_env) values are masked.
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -13,8 +13,9 @@ description:
     the digest each runs, its spec hash, restart count, health and volumes.
   - C(drift) names the settings the Engine reports differently from the recorded spec (for example a restart policy
     changed by hand with C(docker update)). Compare C(digest) across hosts to see version drift.
-author: dockhand.containers contributors
+author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - dockhand.containers.connection
 options:
   name:
@@ -31,6 +32,8 @@ attributes:
   diff_mode:
     support: none
     details: Read only.
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -13,8 +13,9 @@ description:
     one service after another in C(depends_on) order, after pulling the missing images in parallel.
   - Every service is validated before anything changes; a bad item fails the task with the host untouched.
   - With O(prune=true), containers of this stack that are no longer declared are removed. Their named volumes are kept.
-author: dockhand.containers contributors
+author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - dockhand.containers.service.REGISTRY
   - dockhand.containers.connection
 options:
@@ -172,6 +173,8 @@ attributes:
   diff_mode:
     support: full
     details: Before and after per service, of the fields that differ; secrets masked.
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

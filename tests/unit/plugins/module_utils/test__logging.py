@@ -19,9 +19,9 @@ def test_local_driver_rotates_by_itself_so_nothing_is_added() -> None:
 
 
 def test_booleans_and_numbers_become_docker_option_text() -> None:
-    _, options, problems = normalise_log_config("fluentd", {"fluentd-address": "tcp://127.0.0.1:24224",
-                                                            "fluentd-async": True, "mode": "non-blocking",
-                                                            "max-buffer-size": "4m"})
+    given = {"fluentd-address": "tcp://127.0.0.1:24224", "fluentd-async": True, "mode": "non-blocking",
+             "max-buffer-size": "4m"}
+    options, problems = normalise_log_config("fluentd", given)[1:]
     assert problems == []
     assert options["fluentd-async"] == "true"
 
