@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 import docker
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.lab
@@ -32,8 +33,8 @@ def local_engine(lab: Any) -> Iterator[docker.DockerClient]:
 
 def test_main_job_deploys_the_demo_by_digest_and_is_idempotent(lab: Any, run_playbook: Any,
                                                                local_engine: docker.DockerClient) -> None:
-    deploy_vars = lab.dir / "deploy-vars.yml"
-    first = run_playbook(REPO / "deploy.yml", extra_vars="@%s" % deploy_vars, inventory="localhost,")
+    deploy_vars = yaml.safe_load((lab.dir / "deploy-vars.yml").read_text())
+    first = run_playbook(REPO / "deploy.yml", extra_vars=deploy_vars)
     assert first.rc == 0, first.stdout + first.stderr
     assert first.stats["localhost"]["changed"] == 1
 
@@ -48,7 +49,7 @@ def test_main_job_deploys_the_demo_by_digest_and_is_idempotent(lab: Any, run_pla
     with urllib.request.urlopen("http://127.0.0.1:18090/version", timeout=10) as response:
         assert response.read().decode().strip() == "v1"
 
-    second = run_playbook(REPO / "deploy.yml", extra_vars="@%s" % deploy_vars, inventory="localhost,")
+    second = run_playbook(REPO / "deploy.yml", extra_vars=deploy_vars)
     assert second.rc == 0, second.stdout + second.stderr
     assert second.stats["localhost"]["changed"] == 0
     assert local_engine.containers.get("demo-web").id == container.id
