@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -1096,32 +1097,61 @@ backend app
         print(f"lab down: {time.monotonic() - start:.1f} s ({len(removed)} things removed)", flush=True)
 
     def _remove_docker_objects(self) -> list[str]:
-        removed = []
-        # Containers first: the nodes, and any container made from a lab image (they inherit the label).
+        """Remove the lab's containers, volumes, network and images.
+
+        Other people's runs may start a container from a lab image while this runs (then an image removal
+        conflicts), so it makes up to three passes and only fails if something is still left after them.
+        """
+        removed: list[str] = []
+        failures: list[str] = []
+        for _ in range(3):
+            failures = []
+            self._remove_lab_containers(removed, failures)
+            for volume in self.client.volumes.list(filters={"label": f"{LABEL}=1"}):
+                self._try_remove(f"volume {volume.name}", partial(volume.remove, force=True), removed, failures)
+            for net in self.client.networks.list(names=[NETWORK]):
+                if net.name == NETWORK:
+                    self._try_remove(f"network {NETWORK}", partial(self._remove_network, net), removed, failures)
+            images = self.client.images.list(filters={"label": f"{LABEL}=1"})
+            # Children before parents so no removal fails on "image has dependent child images".
+            for image in sorted(images, key=lambda i: len(i.history()), reverse=True):
+                what = f"image {', '.join(image.tags) or image.short_id}"
+                self._try_remove(what, partial(self.client.images.remove, image.id, force=True), removed, failures)
+            if not failures:
+                return removed
+        raise LabError("could not remove: " + "; ".join(failures))
+
+    def _remove_lab_containers(self, removed: list[str], failures: list[str]) -> None:
+        # The nodes, and any container made from a lab image (containers inherit their image's labels).
         containers = {c.id: c for c in self.client.containers.list(all=True, filters={"label": f"{LABEL}=1"})}
         for c in self.client.containers.list(all=True, filters={"name": "dockhand-node"}):
             containers.setdefault(c.id, c)
         for container in containers.values():
-            with contextlib.suppress(docker.errors.NotFound):
-                if container.status == "running":
-                    container.stop(timeout=20)  # lets each node's dockerd stop its own containers cleanly
-                container.remove(v=True, force=True)
-                removed.append(f"container {container.name}")
-        for volume in self.client.volumes.list(filters={"label": f"{LABEL}=1"}):
-            with contextlib.suppress(docker.errors.NotFound):
-                volume.remove(force=True)
-                removed.append(f"volume {volume.name}")
-        for net in self.client.networks.list(names=[NETWORK]):
-            if net.name == NETWORK:
-                net.remove()
-                removed.append(f"network {NETWORK}")
-        images = self.client.images.list(filters={"label": f"{LABEL}=1"})
-        # Children before parents so no removal fails on "image has dependent child images".
-        for image in sorted(images, key=lambda i: len(i.history()), reverse=True):
-            with contextlib.suppress(docker.errors.NotFound):
-                self.client.images.remove(image.id, force=True)
-                removed.append(f"image {', '.join(image.tags) or image.short_id}")
-        return removed
+            self._try_remove(f"container {container.name}", partial(self._stop_and_remove, container), removed, failures)
+
+    @staticmethod
+    def _stop_and_remove(container: Any) -> None:
+        if container.status == "running":
+            container.stop(timeout=20)  # lets a node's dockerd stop its own containers cleanly
+        container.remove(v=True, force=True)
+
+    @staticmethod
+    def _remove_network(net: Any) -> None:
+        net.reload()
+        for container_id in net.attrs.get("Containers") or {}:
+            net.disconnect(container_id, force=True)  # the network is ours, whoever joined it
+        net.remove()
+
+    @staticmethod
+    def _try_remove(what: str, remove: Callable[[], object], removed: list[str], failures: list[str]) -> None:
+        try:
+            remove()
+        except docker.errors.NotFound:
+            return  # already gone, e.g. removed with its container
+        except docker.errors.APIError as exc:
+            failures.append(f"{what}: {exc.explanation or exc}")
+            return
+        removed.append(what)
 
     def _remove_container(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
@@ -1174,7 +1204,7 @@ def main(argv: list[str] | None = None) -> int:
                 lab.up(only_registry=args.only == "registry")
             else:
                 lab.down(purge=args.purge)
-    except LabError as exc:
+    except (LabError, docker.errors.DockerException, subprocess.CalledProcessError) as exc:
         print(f"lab {args.command}: FAILED: {exc}", file=sys.stderr)
         return 1
     return 0
