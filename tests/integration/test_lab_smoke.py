@@ -83,7 +83,7 @@ def test_playbook_runs_v1_by_digest_on_every_node_behind_haproxy(
         wait_until(f"{node.name} to serve v1 at {version_url}", lambda: http_get(version_url) == "v1", timeout=20)
 
     wait_until("haproxy to see all three nodes UP", lambda: set(haproxy.servers().values()) == {"UP"}, timeout=30)
-    answers = {http_get(f"{lab.frontend_url}/version") for _ in range(6)}
+    answers = {http_get(f"{lab.frontend_url}/version") for _request in range(6)}
     assert answers == {"v1"}, f"haproxy frontend answered {answers}"
 
     again = run_playbook(RUN_V1_BY_DIGEST)

@@ -711,7 +711,7 @@ class Lab:
         run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
              "--target", str(context / "dist-packages"), NODE_DOCKER_SDK])  # fmt: skip
         try:
-            image, _ = self.client.images.build(
+            image, _build_log = self.client.images.build(
                 path=str(context), tag=NODE_IMAGE, labels={**LABELS, f"{LABEL}.recipe": recipe},
                 rm=True, forcerm=True, pull=False, network_mode="none",
             )  # fmt: skip
@@ -1104,7 +1104,7 @@ backend app
         """
         removed: list[str] = []
         failures: list[str] = []
-        for _ in range(3):
+        for _attempt in range(3):
             failures = []
             self._remove_lab_containers(removed, failures)
             for volume in self.client.volumes.list(filters={"label": f"{LABEL}=1"}):

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # PID 1 of a lab node: install the lab's per-run files from /lab, then run sshd and the node's own dockerd.
 #
 # /lab is a bind mount of $DOCKHAND_LAB_DIR/nodes/<node> on the host. lab.py puts ca.crt, docker-config.json and
