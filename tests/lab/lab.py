@@ -1155,7 +1155,7 @@ backend app
 
     def _remove_container(self, name: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.containers.get(name).remove(force=True, v=True)
+            self._stop_and_remove(self.client.containers.get(name))
 
 
 @contextlib.contextmanager
