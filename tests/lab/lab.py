@@ -376,6 +376,8 @@ class Lab:
             with phases.phase("haproxy") as note:
                 self.ensure_haproxy(note)
             complete = True
+        if phases.made_something:
+            self.prune_superseded_images()
 
         state = self.describe(password, images, nodes, complete)
         with phases.phase("inventory") as note:
@@ -927,6 +929,12 @@ backend app
     default-server inter 1s fall 2 rise 2
 {servers}
 """
+
+    def prune_superseded_images(self) -> None:
+        """Rebuilt images leave their predecessors untagged; drop those no container uses any more."""
+        for image in self.client.images.list(filters={"label": f"{LABEL}=1", "dangling": True}):
+            with contextlib.suppress(docker.errors.APIError):
+                self.client.images.remove(image.id)
 
     # ------------------------------------------------------------------ outputs
 
