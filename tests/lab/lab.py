@@ -609,6 +609,7 @@ class Lab:
         self, context: Path, repo: str, tag: str, buildargs: dict[str, str], auth: dict[str, str], session: requests.Session
     ) -> ImageInfo:
         tagged = f"{repo}:{tag}"
+        start = time.monotonic()
         try:
             self.client.images.build(
                 path=str(context), tag=tagged, buildargs=buildargs, labels=LABELS,
@@ -617,6 +618,7 @@ class Lab:
         except docker.errors.BuildError as exc:
             log = "".join(str(line.get("stream", line.get("error", ""))) for line in exc.build_log)
             raise LabError(f"building {tagged} from {context} failed: {exc}\n{log}") from exc
+        built = time.monotonic()
         pushed_digest = ""
         for line in self.client.images.push(repo, tag=tag, auth_config=auth, stream=True, decode=True):
             if "error" in line:
@@ -625,6 +627,7 @@ class Lab:
         digest = self._registry_digest(session, repo, tag)
         if not digest or (pushed_digest and pushed_digest != digest):
             raise LabError(f"pushed {tagged} (digest {pushed_digest!r}) but the registry reports {digest!r}")
+        print(f"    {tagged}: built in {built - start:.1f} s, pushed in {time.monotonic() - built:.1f} s", flush=True)
         return ImageInfo(repo=repo, tag=tag, digest=digest, pinned=f"{repo}@{digest}", tagged=tagged)
 
     def _registry_digest(self, session: requests.Session, repo: str, reference: str) -> str | None:
