@@ -73,7 +73,7 @@ def test_down_leaves_nothing_behind() -> None:
         assert not volumes, f"volumes left: {volumes}"
         networks = {n.name for n in client.networks.list() if n.name == labpy.NETWORK or n.attrs.get("Labels", {}).get(labpy.LABEL)}
         assert not networks, f"networks left: {networks}"
-        images = {i.short_id: i.tags for i in client.images.list(filters=label)}
+        images = {i.short_id: i.tags for i in client.images.list(all=True, filters=label)}
         images |= {
             i.short_id: i.tags
             for i in client.images.list()
