@@ -219,7 +219,8 @@ def test_present_creates_without_starting(service: Service) -> None:
 
 
 def test_always_on_an_image_without_a_health_check_warns(lab: LabState, service: Service) -> None:
-    result = service.run(image=lab.images["tool"].pinned, command=["sleep", "3600"], restart_policy="always").assert_ok()
+    result = service.run(image=lab.images["tool"].pinned, command=["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+                         restart_policy="always").assert_ok()
     assert any("restart_policy=always without a health check" in w for w in result.warnings), result.describe()
     attrs = service.container().attrs
     assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"

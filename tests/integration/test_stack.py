@@ -40,7 +40,7 @@ class Stack:
         full = f"{self.name}-{short}"
         item: dict[str, Any] = dict(name=full, image=self.lab.images[image].pinned, volumes=[f"{full}-data:/data"])
         if image == "tool":
-            item.update(command=["sleep", "3600"])
+            item.update(command=["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"])  # stops at once
         item.update(extra)
         return item
 
