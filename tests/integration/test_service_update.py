@@ -138,6 +138,18 @@ def test_stop_first_update_to_a_broken_image_fails_with_health_output_and_puts_v
     assert served_version(service.container()) == "v1"
 
 
+def test_stop_first_update_whose_container_cannot_start_puts_v1_back(lab: LabState, service: Service) -> None:
+    service.run().assert_ok()
+    before = service.container()
+    failed = service.run(image=lab.images["v2"].pinned, entrypoint=["/no/such/program"]).assert_failed()
+    assert "put back" in failed.msg and "/no/such/program" in failed.msg, failed.describe()
+    after = service.container()
+    assert after.id == before.id and after.attrs["State"]["Running"] is True
+    assert after.attrs["Config"]["Image"] == lab.images["v1"].pinned
+    assert container_names(service.client, service.name) == {service.name}
+    assert served_version(after) == "v1"
+
+
 def test_rollback_after_v1_to_v2_returns_to_v1_without_pulling(lab: LabState, service: Service) -> None:
     v1, v2 = lab.images["v1"], lab.images["v2"]
     service.run(env={"RELEASE": "one"}).assert_ok()
@@ -162,6 +174,21 @@ def test_rollback_after_v1_to_v2_returns_to_v1_without_pulling(lab: LabState, se
     assert exec_text(container, "cat /data/marker").strip() == "from-v1"
     # The rolled-back spec is the current one now: declaring it again changes nothing.
     assert service.run(env={"RELEASE": "one"}).assert_ok().changed is False
+
+
+def test_rollback_whose_image_is_gone_from_the_host_is_refused_and_changes_nothing(
+        lab: LabState, service: Service) -> None:
+    tool = lab.images["tool"].pinned
+    service.run(image=tool, command=["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]).assert_ok()
+    service.run().assert_ok()  # now v1, with tool as the previous image
+    service.client.images.remove(tool)  # e.g. pruned by a cleanup job
+    before = fingerprint(service.container())
+    events = EngineEvents(service.client).start()
+    refused = service.run(rollback=True, image=None).assert_failed()
+    events.stop()
+    assert "no longer on this host" in refused.msg and tool in refused.msg, refused.describe()
+    assert fingerprint(service.container()) == before
+    assert events.of("image", "pull") == [] and events.of("container", "create") == []
 
 
 def test_rollback_without_a_previous_deployment_is_refused(service: Service) -> None:

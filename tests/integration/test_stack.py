@@ -192,3 +192,15 @@ def test_bad_item_stops_the_whole_stack_before_anything_changes(lab: LabState, e
     refused = stack.run(cycle).assert_failed()
     assert "cycle" in refused.msg, refused.describe()
     assert labelled(engine, f"dockhand.stack={stack.name}") == []
+
+
+def test_failing_service_stops_the_stack_and_reports_what_was_done(lab: LabState, engine: Any, stack: Stack) -> None:
+    services = [
+        stack.service("db", "broken", wait="healthy", wait_timeout=30),
+        stack.service("api", "v1", depends_on=[f"{stack.name}-db"]),
+    ]
+    failed = stack.run(services).assert_failed()
+    assert f"service {stack.name}-db" in failed.msg and "unhealthy" in failed.msg, failed.describe()
+    assert failed["order"] == []  # nothing completed
+    with pytest.raises(docker.errors.NotFound):
+        stack.container("api")  # what depends on the failed service was not started
