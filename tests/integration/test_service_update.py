@@ -76,6 +76,7 @@ def test_start_first_update_never_leaves_the_service_without_a_healthy_container
     v2 = lab.images["v2"]
     service.run(healthcheck=FAST_HEALTH, update_strategy="start-first").assert_ok()
     old_id = service.container().id
+    exec_text(service.container(), "echo before-start-first > /data/marker")
     samples: list[list[tuple[str, str]]] = []
     stop = threading.Event()
 
@@ -103,6 +104,7 @@ def test_start_first_update_never_leaves_the_service_without_a_healthy_container
     assert updated["actions"] == ["recreate"], updated.describe()
     new = service.container()
     assert new.id != old_id and served_version(new) == "v2"
+    assert exec_text(new, "cat /data/marker").strip() == "before-start-first"
     without_healthy = [s for s in samples if not any("(healthy)" in status for _, status in s)]
     assert samples and not without_healthy, f"{len(without_healthy)} of {len(samples)} samples had no healthy " \
                                             f"container, e.g. {without_healthy[:3]}"

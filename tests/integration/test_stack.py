@@ -94,8 +94,12 @@ def test_dependency_order_pulls_idempotence(lab: LabState, engine: Any, stack: S
         except docker.errors.ImageNotFound:
             missing_before.add(item["image"])
 
+    predicted = stack.run(services, check=True).assert_ok()
+    assert labelled(engine, f"dockhand.stack={stack.name}") == []  # check mode created nothing
     first = stack.run(services).assert_ok()
     names = [f"{stack.name}-{s}" for s in ("db", "api", "web")]
+    for key in ("order", "summary", "pruned", "changed"):
+        assert predicted[key] == first[key], key
     assert first["order"] == names, first.describe()
     assert first.changed is True
     assert first["summary"] == {"create": 3, "recreate": 0, "update": 0, "start": 0, "stop": 0, "remove": 0,
