@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: idempotent converge of 20 services, each with a named volume, on one lab node.
 
     python benchmarks/converge_20_services.py [--via ssh|docker_host] [--node node1] [--repeat 3] [--keep]
@@ -140,7 +139,7 @@ def cleanup(node: Node) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--via", choices=("ssh", "docker_host"), default="ssh")
     parser.add_argument("--node", default="node1")
     parser.add_argument("--repeat", type=int, default=3, help="timed idempotent runs of each (median is reported)")
@@ -174,7 +173,7 @@ def main() -> int:
                 seconds, changed = runner.playbook(label, text)
                 print(f"  first run   {label:17s} {seconds:6.2f} s  ({changed} task(s) changed)", flush=True)
             timings: dict[str, list[float]] = {label: [] for label in [*books, "ping"]}
-            for _ in range(options.repeat):
+            for _repetition in range(options.repeat):
                 for label, text in books.items():
                     seconds, changed = runner.playbook(label, text)
                     if changed:

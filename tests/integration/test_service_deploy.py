@@ -83,7 +83,7 @@ def test_deploy_v1_by_digest_runs_that_image_with_rotating_logs_restart_limit_an
 
 
 def test_second_run_with_the_same_spec_changes_nothing(deployed: tuple[Service, Any]) -> None:
-    service, _ = deployed
+    service = deployed[0]
     before = fingerprint(service.container())
     second = service.run(diff=True).assert_ok()
     assert second.changed is False, second.describe()
@@ -95,7 +95,7 @@ def test_second_run_with_the_same_spec_changes_nothing(deployed: tuple[Service, 
 
 def test_check_mode_on_a_changed_spec_predicts_the_recreate_and_touches_nothing(
         lab: LabState, deployed: tuple[Service, Any]) -> None:
-    service, _ = deployed
+    service = deployed[0]
     before = fingerprint(service.container())
     events = EngineEvents(service.client).start()
     predicted = service.run(check=True, diff=True, image=lab.images["v2"].pinned, env={"GREETING": "hello"},

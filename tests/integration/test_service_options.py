@@ -126,8 +126,7 @@ def test_volumes_named_with_driver_options_bind_read_only_and_tmpfs(service: Ser
     assert data["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=8m"}
     assert data["Labels"] == {"purpose": "cache"}
     assert "tmpfs" in exec_text(container, "grep ' /data ' /proc/mounts")
-    code, _ = container.exec_run(["/bin/sh", "-c", "touch /ro/x"])
-    assert code != 0  # read-only
+    assert container.exec_run(["/bin/sh", "-c", "touch /ro/x"]).exit_code != 0  # read-only
     assert service.run(volumes=volumes).assert_ok().changed is False
 
 
@@ -198,8 +197,8 @@ def test_check_mode_predicts_exactly_what_the_real_run_does(lab: LabState, servi
         assert (fingerprint(after_check) if after_check else None) == before, f"check mode changed the engine: {step}"
         real = service.run(diff=True, **step).assert_ok()
         for key in ("changed", "actions", "changed_fields", "image", "digest", "state", "previous_image", "diff"):
-            assert predicted.get(key) == real.get(key), f"{key} for {step}\npredicted {predicted.describe()}\n" \
-                                                          f"real {real.describe()}"
+            mismatch = f"{key} for {step}\npredicted {predicted.describe()}\nreal {real.describe()}"
+            assert predicted.get(key) == real.get(key), mismatch
 
 
 def test_wait_healthy_that_times_out_reports_the_health_state_and_logs(service: Service) -> None:

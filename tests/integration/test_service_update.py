@@ -105,7 +105,7 @@ def test_start_first_update_never_leaves_the_service_without_a_healthy_container
     new = service.container()
     assert new.id != old_id and served_version(new) == "v2"
     assert exec_text(new, "cat /data/marker").strip() == "before-start-first"
-    without_healthy = [s for s in samples if not any("(healthy)" in status for _, status in s)]
+    without_healthy = [s for s in samples if not any("(healthy)" in status for _name, status in s)]
     assert samples and not without_healthy, f"{len(without_healthy)} of {len(samples)} samples had no healthy " \
                                             f"container, e.g. {without_healthy[:3]}"
     assert any(len(s) == 2 for s in samples), "the watcher never saw old and new running side by side"
