@@ -19,7 +19,7 @@ from ._engine import Engine, EngineError
 from ._image_ref import ImageRef, parse_image_ref
 from ._service_spec import (
     LABEL_DIGEST, LABEL_MANAGED, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_SPEC, LABEL_SERVICE, LABEL_SPEC,
-    LABEL_SPEC_HASH, LABEL_STACK, Mount, ServiceSpec, engine_args,
+    LABEL_SPEC_HASH, LABEL_STACK, ServiceSpec, engine_args,
 )
 
 NEXT_SUFFIX = "-dockhand-next"
@@ -149,14 +149,15 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
     result.actions = _actions(plan)
     result.changed = bool(result.actions)
     _check_start_first(engine, plan)
+    _check_volumes(engine, plan)
     result.warnings.extend(_policy_warnings(engine, plan))
     if check_mode or not result.changed:
         if plan.action == "none":
             _describe(plan.existing, result, applied=False)
         return result
     if plan.action in ("create", "recreate"):
-        _prepare(engine, plan, registry_auth)
-        container_id = _replace(engine, plan, result)
+        created_volumes = _prepare(engine, plan, registry_auth)
+        container_id = _replace(engine, plan, created_volumes)
     elif plan.existing is not None:
         container_id = plan.existing["Id"]
         if plan.action == "remove":
@@ -176,10 +177,14 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
 
 
 def _policy_warnings(engine: Engine, plan: Plan) -> list[str]:
-    if not plan.desired or plan.desired["restart_policy"]["name"] != "always" or plan.desired["healthcheck"]:
+    if not plan.desired or plan.desired["restart_policy"]["name"] != "always":
         return []
-    image = engine.image(plan.desired["image"])
-    if image and ((image.get("Config") or {}).get("Healthcheck") or {}).get("Test"):
+    check = plan.desired["healthcheck"]
+    if check and not check.get("disabled"):
+        return []
+    image = engine.image(plan.desired["image"]) if not check else None
+    image_test = ((image or {}).get("Config") or {}).get("Healthcheck", {}) or {}
+    if image_test.get("Test") and image_test["Test"][0] != "NONE":
         return []
     return ["service %s: restart_policy=always without a health check restarts a broken service forever and never "
             "reports it; prefer restart_policy=on-failure with restart_retries, or add a healthcheck" % plan.spec.name]
@@ -222,38 +227,48 @@ def _check_start_first(engine: Engine, plan: Plan) -> None:
             "running one holds; use update_strategy=stop-first or drop the fixed host port" % (plan.spec.name, ", ".join(clash)))
 
 
-def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]) -> None:
-    """Everything the new container needs, before anything existing is touched."""
+def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]) -> list[str]:
+    """Everything the new container needs, before anything existing is touched; returns volumes it created."""
     image = plan.desired["image"]
     if engine.image(image) is None:
         if plan.spec.rollback:
             raise ConvergeError("rollback of %s needs image %s, which is no longer on this host; deploy it by digest "
                                 "instead" % (plan.spec.name, image))
-        engine.pull(image, registry_auth)
+        try:
+            engine.pull(image, registry_auth)
+        except EngineError as exc:
+            raise ConvergeError("image %s could not be pulled (%s): check that the digest exists in the registry "
+                                "(dockhand.containers.image_digest verifies it) and that this host can log in to it"
+                                % (image, exc))
+    # A plain named volume is left for the Engine to create with the container, so settings it refuses
+    # (a missing bind source) leave nothing behind; one with a driver, options or labels is made here.
+    created = []
     for mount in plan.spec.mounts if not plan.spec.rollback else []:
-        if mount.type == "volume":
-            ensure_volume(engine, mount)
+        custom = mount.driver or mount.driver_options or mount.volume_labels
+        if mount.type == "volume" and mount.source and custom and engine.volume(mount.source) is None:
+            engine.create_volume(mount.source, mount.driver or "local", dict(mount.driver_options),
+                                 dict(mount.volume_labels))
+            created.append(mount.source)
     for network in plan.desired["networks"]:
         if engine.network(network) is None:
             engine.create_network(network, {LABEL_MANAGED: "true"})
+    return created
 
 
-def ensure_volume(engine: Engine, mount: Mount) -> None:
-    """Create a missing named volume; refuse (never recreate) one whose driver or options differ."""
-    if not mount.source:
-        raise ConvergeError("the volume mounted at %s needs a name (source)" % mount.target)
-    current = engine.volume(mount.source)
-    driver = mount.driver or "local"
-    options = dict(mount.driver_options)
-    if current is None:
-        engine.create_volume(mount.source, driver, options, dict(mount.volume_labels))
+def _check_volumes(engine: Engine, plan: Plan) -> None:
+    """Refuse (never recreate) an existing volume whose driver or options differ from the spec."""
+    if plan.spec.rollback or plan.action == "remove":
         return
-    if (mount.driver or mount.driver_options) and (
-            current.get("Driver") != driver or (current.get("Options") or {}) != options):
-        raise ConvergeError(
-            "volume %s exists with driver %s and options %s, but the service asks for driver %s and options %s; a "
-            "volume that may hold data is never recreated: back it up and move the data, or drop driver/driver_options"
-            % (mount.source, current.get("Driver"), current.get("Options") or {}, driver, options))
+    for mount in plan.spec.mounts:
+        if mount.type != "volume" or not mount.source or not (mount.driver or mount.driver_options):
+            continue
+        current = engine.volume(mount.source)
+        driver, options = mount.driver or "local", dict(mount.driver_options)
+        if current is not None and (current.get("Driver") != driver or (current.get("Options") or {}) != options):
+            raise ConvergeError(
+                "volume %s exists with driver %s and options %s, but the service asks for driver %s and options %s; a "
+                "volume that may hold data is never recreated: back it up and move the data, or drop driver/driver_options"
+                % (mount.source, current.get("Driver"), current.get("Options") or {}, driver, options))
 
 
 def _labels(plan: Plan) -> dict[str, str]:
@@ -295,19 +310,40 @@ def _remove_leftover(engine: Engine, name: str) -> None:
         engine.remove(leftover["Id"])
 
 
-def _replace(engine: Engine, plan: Plan, result: ServiceResult) -> str:
+def _create_or_undo(engine: Engine, plan: Plan, name: str, created_volumes: list[str]) -> str:
+    """Create the container; if the Engine refuses it, remove the (empty) volumes this run created."""
+    try:
+        return _create(engine, plan, name)
+    except EngineError as exc:
+        for volume in created_volumes:
+            engine.remove_volume(volume)
+        text = str(exc)
+        if "bind source path does not exist" in text:
+            raise ConvergeError("volumes: a bind source does not exist on the Docker host; create it there first (e.g. "
+                                "with ansible.builtin.file) or use a named volume (%s)" % text)
+        raise
+
+
+def _replace(engine: Engine, plan: Plan, created_volumes: list[str]) -> str:
     spec = plan.spec
     next_name = spec.name + NEXT_SUFFIX
     _remove_leftover(engine, next_name)
     if plan.existing is None:
-        container_id = _create(engine, plan, spec.name)
+        container_id = _create_or_undo(engine, plan, spec.name, created_volumes)
         if plan.start:
             engine.start(container_id)
-            _wait(engine, container_id, plan)
+            try:
+                _wait(engine, container_id, plan)
+            except EngineError as exc:
+                # Left in place, an unhealthy new container would look converged to the next run.
+                engine.remove(container_id)
+                raise ConvergeError("new container of %s was removed again (its named volumes are kept): %s"
+                                    % (spec.name, exc))
         return container_id
     old = plan.existing
     old_running = bool(old["State"].get("Running"))
-    new_id = _create(engine, plan, next_name)  # the Engine validates the new config before the old one stops
+    # The Engine validates the new container's settings before the old one is stopped.
+    new_id = _create_or_undo(engine, plan, next_name, created_volumes)
     if spec.update_strategy == "start-first" and plan.start:
         try:
             engine.start(new_id)

@@ -196,6 +196,9 @@ class Engine:
         self.call("creating volume %s" % name, self.api.create_volume, name=name, driver=driver,
                   driver_opts=options or None, labels=labels or None)
 
+    def remove_volume(self, name: str) -> None:
+        self.call("removing volume %s" % name, self.api.remove_volume, name)
+
     def network(self, name: str) -> Optional[dict[str, Any]]:
         try:
             return self.api.inspect_network(name)

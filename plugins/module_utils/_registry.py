@@ -231,7 +231,12 @@ class RegistryClient:
 
     def manifest(self, reference: str) -> tuple[str, str, dict[str, Any]]:
         """Fetch a manifest; return (digest, media type, body), verifying the body against the digest."""
-        headers, body = self.request("GET", "/manifests/" + reference)
+        try:
+            headers, body = self.request("GET", "/manifests/" + reference)
+        except RegistryError as exc:
+            if exc.kind in ("unknown_tag", "unknown_digest"):
+                raise self._explain_missing(exc)
+            raise
         actual = "sha256:" + hashlib.sha256(body).hexdigest()
         claimed = headers.get("docker-content-digest", actual)
         if claimed != actual or (reference.startswith("sha256:") and reference != actual):
@@ -240,6 +245,18 @@ class RegistryClient:
         document = json.loads(body)
         media_type = document.get("mediaType") or headers.get("content-type", "").split(";")[0]
         return actual, media_type, document
+
+    def _explain_missing(self, missing: RegistryError) -> RegistryError:
+        """A registry answers MANIFEST_UNKNOWN for an unknown repository too; its tag list tells them apart."""
+        try:
+            tags = json.loads(self.request("GET", "/tags/list", accept="application/json")[1] or b"{}").get("tags")
+        except RegistryError as exc:
+            return exc if exc.kind == "unknown_repository" else missing
+        if not tags:
+            return RegistryError("unknown_repository", "repository %s has no tags in registry %s"
+                                 % (self.ref.path, self.ref.registry))
+        shown = ", ".join(sorted(tags)[:20]) + (", ..." if len(tags) > 20 else "")
+        return RegistryError(missing.kind, "%s (its tags: %s)" % (missing, shown))
 
     def blob_json(self, digest: str) -> dict[str, Any]:
         body = self.request("GET", "/blobs/" + digest, accept="*/*")[1]

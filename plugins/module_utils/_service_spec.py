@@ -9,7 +9,6 @@ collection declares a service setting.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -208,8 +207,10 @@ class ServiceSpec:
         if self.restart_retries is not None:
             if self.restart_policy != "on-failure":
                 problems.append("restart_retries requires restart_policy=on-failure (got %r)" % self.restart_policy)
-            elif self.restart_retries < 0:
-                problems.append("restart_retries must be 0 or more (got %d)" % self.restart_retries)
+            elif self.restart_retries < 1:
+                # The Engine reads MaximumRetryCount=0 as "no limit": a crash loop forever.
+                problems.append("restart_retries must be 1 or more (got %d): the Engine treats 0 as unlimited "
+                                "restarts; use restart_policy=no for none" % self.restart_retries)
         if self.stop_timeout < 0:
             problems.append("stop_timeout must be 0 or more seconds (got %d)" % self.stop_timeout)
         if self.wait_timeout <= 0:
@@ -385,14 +386,11 @@ def _parse_mount(item: Any, problems: list[str]) -> Optional[Mount]:
         problems.append("volumes: volume name %r is invalid: use letters, digits, '_', '.', '-', starting with a "
                         "letter or digit, at least 2 characters" % (source,))
         return None
-    if kind == "bind":
-        if not isinstance(source, str) or not source.startswith("/"):
-            problems.append("volumes: bind source %r must be an absolute path on the host" % (source,))
-            return None
-        if not os.path.exists(source):
-            problems.append("volumes: bind source %s does not exist on this host; create it first (e.g. with "
-                            "ansible.builtin.file) or use a named volume" % source)
-            return None
+    # Whether a bind source exists is for the Engine's machine to say (docker_host may be remote):
+    # the Engine checks it when the container is created, before anything else is touched.
+    if kind == "bind" and not (isinstance(source, str) and source.startswith("/")):
+        problems.append("volumes: bind source %r must be an absolute path on the Docker host" % (source,))
+        return None
     if kind == "tmpfs" and source:
         problems.append("volumes: a tmpfs mount takes no source (got %r)" % source)
         return None
