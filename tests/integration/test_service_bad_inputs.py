@@ -47,12 +47,16 @@ def cases(lab: LabState) -> list[Case]:
     unknown_digest = "sha256:" + secrets.token_hex(32)
     return [
         Case("malformed-digest", {"image": f"{repo}@sha256:12345"}, ("image", "malformed digest", "sha256:12345")),
-        Case("digest-not-in-registry", {"image": f"{repo}@{unknown_digest}"}, ("image", unknown_digest, "not found")),
+        Case("digest-not-in-registry", {"image": f"{repo}@{unknown_digest}"},
+             ("image", unknown_digest, "not found", "image_digest")),
         Case("tag-without-pin", {"image": lab.images["v1"].tagged}, ("image", "not pinned by digest", "pin=true")),
         Case("unknown-log-driver", {"log_driver": "splunkish"}, ("log_driver", "splunkish", "not supported")),
         Case("option-not-valid-for-driver", {"log_driver": "json-file", "log_options": {"syslog-address": "udp://127.0.0.1:514"}},
              ("log_options.syslog-address", "json-file")),
         Case("invalid-option-value", {"log_options": {"max-size": "lots"}}, ("log_options.max-size", "lots")),
+        # The Engine reads MaximumRetryCount=0 as "no limit": 0 would mean a crash loop forever.
+        Case("restart-retries-zero", {"restart_policy": "on-failure", "restart_retries": 0},
+             ("restart_retries", "restart_policy=no")),
         Case("restart-retries-with-always", {"restart_policy": "always", "restart_retries": 3},
              ("restart_retries", "restart_policy=on-failure", "always")),
         Case("volume-name-illegal-characters", {"volumes": [f"{BASE}-data:/data", "bad$name:/extra"]},
@@ -105,12 +109,8 @@ def _case(lab: LabState, case_id: str) -> Case:
     return next(c for c in cases(lab) if c.id == case_id)
 
 
-UNNAMED_FIELD = pytest.mark.xfail(
-    strict=True, reason="bug: a digest missing from the registry fails in Engine.pull with the engine's words only "
-                        "('pulling <ref> failed: manifest ... not found'): the message names neither the image option "
-                        "nor a fix (e.g. resolve the tag with image_digest)")
 ALL_CASES = ["malformed-digest", "digest-not-in-registry", "tag-without-pin", "unknown-log-driver",
-             "option-not-valid-for-driver", "invalid-option-value", "restart-retries-with-always",
+             "option-not-valid-for-driver", "invalid-option-value", "restart-retries-zero", "restart-retries-with-always",
              "volume-name-illegal-characters", "bind-source-missing", "port-clash-with-start-first",
              "negative-wait-timeout", "negative-stop-timeout", "registry-down", "registry-down-with-pin"]
 
@@ -132,11 +132,7 @@ def _assert_nothing_happened(events: EngineEvents) -> None:
     assert touched == [], f"the engine saw changes: {touched}"
 
 
-def _params(ids: list[str]) -> list[Any]:
-    return [pytest.param(i, marks=UNNAMED_FIELD) if i == "digest-not-in-registry" else i for i in ids]
-
-
-@pytest.mark.parametrize("case_id", _params(ALL_CASES))
+@pytest.mark.parametrize("case_id", ALL_CASES)
 def test_bad_input_against_a_running_service_is_refused_and_leaves_it_untouched(
         lab: LabState, engine: Any, base: Service, case_id: str) -> None:
     case = _case(lab, case_id)
@@ -154,7 +150,7 @@ def test_bad_input_against_a_running_service_is_refused_and_leaves_it_untouched(
     _assert_nothing_happened(events)
 
 
-@pytest.mark.parametrize("case_id", _params([c for c in ALL_CASES if c != "port-clash-with-start-first"]))
+@pytest.mark.parametrize("case_id", [c for c in ALL_CASES if c != "port-clash-with-start-first"])
 def test_bad_input_for_a_new_service_is_refused_and_creates_nothing(
         lab: LabState, node: Node, engine: Any, base: Service, case_id: str) -> None:
     case = _case(lab, case_id)
@@ -183,10 +179,6 @@ def test_bad_input_for_a_new_service_is_refused_and_creates_nothing(
 # container). A bind source is a path on the engine's machine.
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _service_spec._parse_mount checks bind sources with os.path.exists on "
-                                       "the machine running the module; when docker_host names another machine's "
-                                       "engine the check passes, _converge._prepare creates the named volumes, and "
-                                       "only then does the engine refuse the mount: a volume is left behind")
 def test_bind_source_missing_on_the_engine_host_is_refused_before_anything_is_created(
         lab: LabState, node: Node, engine: Any, base: Service) -> None:
     name = f"{PREFIX}-bind-elsewhere"
@@ -205,9 +197,6 @@ def test_bind_source_missing_on_the_engine_host_is_refused_before_anything_is_cr
         fresh.cleanup()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _service_spec._parse_mount refuses a bind source that exists on the "
-                                       "engine's machine because it does not exist on the machine running the module "
-                                       "(docker_host to another engine)")
 def test_bind_source_present_on_the_engine_host_is_accepted(lab: LabState, node: Node, engine: Any,
                                                             base: Service) -> None:
     name = f"{PREFIX}-bind-on-node"

@@ -178,27 +178,6 @@ def _past_backoff(container: Any, finished_at: str) -> bool:
     return (datetime.now(timezone.utc) - finished).total_seconds() > 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: restart_retries=0 is accepted and sent as MaximumRetryCount=0, which the "
-                                       "engine reads as 'no limit': the crash loop never stops (should restart 0 times "
-                                       "or be refused in favour of restart_policy=no)")
-def test_crash_loop_with_on_failure_0_is_not_restarted_forever(service: Service) -> None:
-    result = service.run(entrypoint=["/bin/sh", "-c"], command=["exit 1"], healthcheck={"disable": True},
-                         restart_policy="on-failure", restart_retries=0, wait="none")
-    if result.failed:  # refusing 0 with a pointer to restart_policy=no is a fix too
-        assert "restart_retries" in result.msg and service.maybe_container() is None
-        return
-    container = service.container()
-    poll("the container to be down or restarted more than once", lambda: _down_or_looping(container), deadline_s=60)
-    container.reload()
-    assert container.attrs["RestartCount"] == 0 and container.attrs["State"]["Status"] == "exited"
-
-
-def _down_or_looping(container: Any) -> bool:
-    container.reload()
-    state = container.attrs["State"]
-    return container.attrs["RestartCount"] > 1 or (state["Status"] == "exited" and _past_backoff(container, state["FinishedAt"]))
-
-
 def test_state_stopped_started_absent_and_the_named_volume_outlives_the_container(service: Service) -> None:
     started = service.run().assert_ok()
     container = service.container()
@@ -252,9 +231,6 @@ def test_always_on_an_image_without_a_health_check_warns(lab: LabState, service:
     assert not any("restart_policy=always" in w for w in checked.warnings), checked.describe()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _converge._policy_warnings treats healthcheck {'disable': true} "
-                                       "(stored as {'disabled': True, 'test': ['NONE']}) as a health check, so "
-                                       "always + disabled health check gives no warning")
 def test_always_with_the_health_check_disabled_warns(service: Service) -> None:
     result = service.run(restart_policy="always", healthcheck={"disable": True}).assert_ok()
     attrs = service.container().attrs

@@ -149,10 +149,6 @@ def test_existing_volume_with_other_driver_options_is_refused_on_update_and_neve
     assert exec_text(service.container(), "cat /data/marker").strip() == "precious"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: volume driver/driver_options/labels are not among the compared fields "
-                                       "(_service_spec.Mount.as_field), and _converge.ensure_volume only runs on "
-                                       "create/recreate, so a changed driver_options alone is reported as "
-                                       "changed=false instead of the documented error")
 def test_changing_only_the_volume_driver_options_is_refused_not_ignored(service: Service) -> None:
     service.run(volumes=[_volume_with_options(service, "8m")]).assert_ok()
     before = fingerprint(service.container())
@@ -210,9 +206,6 @@ def test_wait_healthy_that_times_out_reports_the_health_state_and_logs(service: 
     assert "slow-service-booting" in timed_out.msg
 
 
-@pytest.mark.xfail(strict=True, reason="bug: when a brand-new service fails wait=healthy, _converge._replace leaves "
-                                       "the unhealthy container in place, and the next run with the same spec finds "
-                                       "nothing to change and reports success (changed=false, health=unhealthy)")
 def test_a_first_deploy_that_never_becomes_healthy_is_not_reported_converged_by_the_next_run(
         lab: LabState, service: Service) -> None:
     broken = dict(image=lab.images["broken"].pinned, wait="healthy", wait_timeout=30)
