@@ -16,10 +16,14 @@ description:
   - Trust and credentials follow the local Docker Engine's, that is the CA in C(/etc/docker/certs.d/<registry>/ca.crt)
     and the docker config file, unless given here.
   - Never changes anything.
+  - It talks to the registry, not to a Docker Engine. It accepts the Engine connection options only so that
+    C(module_defaults) for the C(group/dockhand.containers.docker) action group apply to it cleanly; it ignores all of
+    them but O(timeout), which bounds each registry request.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - dockhand.containers.service.REGISTRY
+  - dockhand.containers.connection
 options:
   image:
     description: C(repo), C(repo:tag), C(repo@sha256:...) or C(repo:tag@sha256:...). C(repo) alone means C(repo:latest).
@@ -28,14 +32,10 @@ options:
   registry_ca_path:
     description: CA certificate to verify the registry with, instead of the Engine's C(certs.d) one.
     type: path
-  validate_certs:
+  registry_validate_certs:
     description: Verify the registry's TLS certificate.
     type: bool
     default: true
-  timeout:
-    description: Seconds to wait for each registry request.
-    type: int
-    default: 30
 attributes:
   check_mode:
     support: full
@@ -114,6 +114,7 @@ error_kind:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dockhand.containers.plugins.module_utils._connection import connection_argument_spec
 from ansible_collections.dockhand.containers.plugins.module_utils._image_ref import ImageRefError, parse_image_ref
 from ansible_collections.dockhand.containers.plugins.module_utils._registry import RegistryError, resolve_reference
 
@@ -126,8 +127,8 @@ def main() -> None:
             registry_password=dict(type="str", no_log=True),
             platform=dict(type="str"),
             registry_ca_path=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=30),
+            registry_validate_certs=dict(type="bool", default=True),
+            **connection_argument_spec(),
         ),
         required_together=[("registry_username", "registry_password")],
         supports_check_mode=True,
@@ -140,7 +141,8 @@ def main() -> None:
         ref = parse_image_ref(params["image"])
         resolved = resolve_reference(ref, username=params["registry_username"], password=params["registry_password"],
                                      platform=params["platform"], timeout=params["timeout"],
-                                     ca_path=params["registry_ca_path"], validate_certs=params["validate_certs"])
+                                     ca_path=params["registry_ca_path"],
+                                     validate_certs=params["registry_validate_certs"])
     except ImageRefError as exc:
         module.fail_json(msg="image: %s" % exc, error_kind="bad_input")
     except RegistryError as exc:

@@ -76,3 +76,44 @@ def test_missing_docker_sdk_gives_ansibles_missing_library_message(run_playbook:
     assert result.rc != 0
     message = result.task("Read managed services")["msg"]
     assert "Failed to import the required Python library (docker (Docker SDK for Python >= 7.0.0))" in message
+
+
+def test_group_module_defaults_reach_every_module(lab: Any, run_playbook: Any) -> None:
+    node = lab.nodes[1]
+    play = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/dockhand.containers.docker:
+      docker_host: "unix://{{ socket }}"
+      timeout: 30
+  tasks:
+    - name: Resolve the tag
+      dockhand.containers.image_digest:
+        image: "{{ tagged }}"
+        registry_username: "{{ user }}"
+        registry_password: "{{ password }}"
+      register: resolved
+    - name: Deploy it on the engine named by the group defaults
+      dockhand.containers.service:
+        name: group-probe
+        image: "{{ resolved.pinned }}"
+        state: present
+        registry_username: "{{ user }}"
+        registry_password: "{{ password }}"
+    - name: Read managed services
+      dockhand.containers.service_info:
+        name: [group-probe]
+"""
+    try:
+        result = run_playbook(play, extra_vars={"socket": str(node.docker_socket), "tagged": lab.images["v1"].tagged,
+                                                "user": lab.registry_username,
+                                                "password": lab.registry_password})
+        assert result.rc == 0, result.stdout + result.stderr
+        assert result.task("Resolve the tag")["pinned"] == lab.images["v1"].pinned
+        probe = node.client().containers.get("group-probe")
+        assert probe.attrs["Config"]["Image"] == lab.images["v1"].pinned
+        assert [s["container_id"] for s in result.task("Read managed services")["services"]] == [probe.id]
+    finally:
+        for container in node.client().containers.list(all=True, filters={"name": "group-probe"}):
+            container.remove(force=True)

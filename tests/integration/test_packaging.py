@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,12 @@ NAME = "containers"
 COLLECTION = f"{NAMESPACE}.{NAME}"
 # The modules issue 2 promises; more may follow, so these are a floor, not the full list.
 PROMISED_MODULES = {"image_digest", "service", "stack", "service_info"}
+
+
+def tool(name: str) -> str:
+    """The venv's own Ansible command, next to the running Python, whatever PATH says."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> InstalledCollection:
     work = tmp_path_factory.mktemp("packaging")
     collections_path = work / "collections"
     env = isolated_env(work, collections_path)
-    run(["ansible-galaxy", "collection", "build", "--output-path", str(work), str(REPO_ROOT)], cwd=work, env=env)
+    run([tool("ansible-galaxy"), "collection", "build", "--output-path", str(work), str(REPO_ROOT)], cwd=work, env=env)
     tarball = work / f"{NAMESPACE}-{NAME}-{version_in_galaxy_yml()}.tar.gz"
     assert tarball.is_file(), f"build did not produce {tarball.name}: {sorted(p.name for p in work.iterdir())}"
     # --offline: the collection has no dependencies, so Galaxy has nothing to answer.
-    run(["ansible-galaxy", "collection", "install", "--offline", "-p", str(collections_path), str(tarball)],
+    run([tool("ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections_path), str(tarball)],
         cwd=work, env=env)
     install_dir = collections_path / "ansible_collections" / NAMESPACE / NAME
     return InstalledCollection(tarball, collections_path, install_dir, env)
@@ -95,7 +102,7 @@ def test_installed_copy_matches_galaxy_yml(installed: InstalledCollection) -> No
 
 
 def test_ansible_doc_lists_every_module_of_the_installed_copy(installed: InstalledCollection) -> None:
-    result = run(["ansible-doc", "-t", "module", "-l", "--json", COLLECTION],
+    result = run([tool("ansible-doc"), "-t", "module", "-l", "--json", COLLECTION],
                  cwd=installed.collections_path, env=installed.env)
     listed = {name.removeprefix(f"{COLLECTION}.") for name in json.loads(result.stdout)}
     assert PROMISED_MODULES <= listed
@@ -115,7 +122,7 @@ def test_every_module_in_the_docker_group_accepts_the_connection_options(install
     # module_defaults for group/dockhand.containers.docker hands docker_host & co. to every member;
     # a member without those options fails with "Unsupported parameters".
     fqcns = [f"{COLLECTION}.{m}" for m in docker_group()]
-    result = run(["ansible-doc", "-t", "module", "--json", *fqcns], cwd=installed.collections_path, env=installed.env)
+    result = run([tool("ansible-doc"), "-t", "module", "--json", *fqcns], cwd=installed.collections_path, env=installed.env)
     docs = json.loads(result.stdout)
     missing = {fqcn for fqcn in fqcns
                if "docker_host" not in ((docs.get(fqcn) or {}).get("doc") or {}).get("options", {})}
@@ -125,7 +132,7 @@ def test_every_module_in_the_docker_group_accepts_the_connection_options(install
 @pytest.mark.parametrize("module", sorted(PROMISED_MODULES))
 def test_ansible_doc_renders_module(installed: InstalledCollection, module: str) -> None:
     fqcn = f"{COLLECTION}.{module}"
-    result = run(["ansible-doc", "-t", "module", fqcn],
+    result = run([tool("ansible-doc"), "-t", "module", fqcn],
                  cwd=installed.collections_path, env=installed.env)
     assert fqcn in result.stdout
     assert str(installed.install_dir) in result.stdout, "ansible-doc read some other copy of the module"
