@@ -355,6 +355,20 @@ class HaproxyAdmin:
         self.command(f"set server {self.backend}/{server} state {state}")
 
 
+@pytest.fixture(scope="module")
+def node(lab: LabState, request: pytest.FixtureRequest) -> Node:
+    """The lab node a test module works on: its module-level NODE_INDEX (default 0), so modules spread over nodes."""
+    return lab.nodes[getattr(request.module, "NODE_INDEX", 0)]
+
+
+@pytest.fixture(scope="module")
+def engine(node: Node) -> Iterator[Any]:
+    """A Docker SDK client on that node's engine, for assertions on what the engine reports."""
+    client = node.client()
+    yield client
+    client.close()
+
+
 @pytest.fixture
 def haproxy(lab: LabState) -> HaproxyAdmin:
     return HaproxyAdmin(lab.haproxy_socket)

@@ -20,6 +20,7 @@ from conftest import LabState, Node
 from module_runner import EngineEvents, Service, fingerprint
 
 pytestmark = pytest.mark.lab
+NODE_INDEX = 2  # the lab node this module works on (see the node fixture)
 
 PREFIX = "sb"
 BASE = f"{PREFIX}-base"
@@ -70,18 +71,6 @@ def cases(lab: LabState) -> list[Case]:
         Case("registry-down", {"image": f"{down}/dockhand/app@{lab.images['v1'].digest}"}, (down, "refused")),
         Case("registry-down-with-pin", {"image": f"{down}/dockhand/app:v1", "pin": True}, (down, "unreachable")),
     ]
-
-
-@pytest.fixture(scope="module")
-def node(lab: LabState) -> Node:
-    return lab.nodes[2]
-
-
-@pytest.fixture(scope="module")
-def engine(node: Node) -> Iterator[Any]:
-    client = node.client()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,18 +15,7 @@ from conftest import LabState, Node
 from module_runner import EngineEvents, Service, exec_text, fingerprint, poll
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def node(lab: LabState) -> Node:
-    return lab.nodes[0]
-
-
-@pytest.fixture(scope="module")
-def engine(node: Node) -> Iterator[Any]:
-    client = node.client()
-    yield client
-    client.close()
+NODE_INDEX = 0  # the lab node this module works on (see the node fixture)
 
 
 def make_service(lab: LabState, node: Node, engine: Any, name: str) -> Service:

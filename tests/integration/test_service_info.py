@@ -15,20 +15,9 @@ from conftest import LabState, Node
 from module_runner import ModuleResult, Service, poll, remove_service_objects, run_module
 
 pytestmark = pytest.mark.lab
+NODE_INDEX = 1  # the lab node this module works on (see the node fixture)
 
 PREFIX = "si"
-
-
-@pytest.fixture(scope="module")
-def node(lab: LabState) -> Node:
-    return lab.nodes[1]
-
-
-@pytest.fixture(scope="module")
-def engine(node: Node) -> Iterator[Any]:
-    client = node.client()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

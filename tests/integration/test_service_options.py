@@ -16,18 +16,7 @@ from conftest import LabState, Node
 from module_runner import Service, exec_text, fingerprint, served_version
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def node(lab: LabState) -> Node:
-    return lab.nodes[2]
-
-
-@pytest.fixture(scope="module")
-def engine(node: Node) -> Iterator[Any]:
-    client = node.client()
-    yield client
-    client.close()
+NODE_INDEX = 2  # the lab node this module works on (see the node fixture)
 
 
 def _remove_networks(engine: Any, prefix: str) -> None:

@@ -15,21 +15,10 @@ from conftest import LabState, Node
 from module_runner import EngineEvents, Registry, Service, container_names, exec_text, fingerprint, poll, served_version
 
 pytestmark = pytest.mark.lab
+NODE_INDEX = 1  # the lab node this module works on (see the node fixture)
 
 FAST_HEALTH = {"test": ["CMD", "/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"],
                "interval": "1s", "timeout": "2s", "retries": 2, "start_period": "1s"}
-
-
-@pytest.fixture(scope="module")
-def node(lab: LabState) -> Node:
-    return lab.nodes[1]
-
-
-@pytest.fixture(scope="module")
-def engine(node: Node) -> Iterator[Any]:
-    client = node.client()
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -16,18 +16,7 @@ from conftest import LabState, Node
 from module_runner import ModuleResult, fingerprint, labelled, names_of, remove_service_objects, run_module
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def node(lab: LabState) -> Node:
-    return lab.nodes[0]
-
-
-@pytest.fixture(scope="module")
-def engine(node: Node) -> Iterator[Any]:
-    client = node.client()
-    yield client
-    client.close()
+NODE_INDEX = 0  # the lab node this module works on (see the node fixture)
 
 
 class Stack:
