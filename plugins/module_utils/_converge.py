@@ -137,10 +137,30 @@ def _label(container: Optional[dict[str, Any]], key: str) -> Optional[str]:
     return ((container or {}).get("Config", {}).get("Labels") or {}).get(key)
 
 
+def recover_interrupted_swap(engine: Engine, name: str) -> list[str]:
+    """Finish what a run killed mid-swap left: the previous container parked under its temporary name.
+
+    If the service's own name is free, the parked container is what last served: it gets its name back.
+    If the new container already holds the name, the parked one is only a leftover and is removed
+    (the previous deployment stays recorded in the new container's labels).
+    """
+    parked = engine.container(name + PREVIOUS_SUFFIX)
+    if parked is None:
+        return []
+    if engine.container(name) is None:
+        engine.rename(parked["Id"], name)
+        return ["service %s: recovered its container from an interrupted update (it was parked as %s)"
+                % (name, name + PREVIOUS_SUFFIX)]
+    engine.remove(parked["Id"])
+    return []
+
+
 def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, check_mode: bool,
                      registry_auth: Optional[dict[str, str]] = None) -> ServiceResult:
+    recovered = [] if check_mode else recover_interrupted_swap(engine, spec.name)
     plan = plan_service(engine, spec, resolve)
     result = ServiceResult(name=spec.name, before_state=container_state(plan.existing), changes=plan.changes)
+    result.warnings.extend(recovered)
     result.previous_image = plan.previous_image
     if plan.desired:
         result.image = plan.desired["image"]
