@@ -18,7 +18,7 @@ from ._diff import Change, compare, diff_view, observed_fields, recorded_fields
 from ._engine import Engine, EngineError
 from ._image_ref import ImageRef, parse_image_ref
 from ._service_spec import (
-    LABEL_DIGEST, LABEL_MANAGED, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_SPEC, LABEL_SERVICE, LABEL_SPEC,
+    LABEL_DIGEST, LABEL_MANAGED, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_SPEC, LABEL_ROLLED_BACK, LABEL_SERVICE, LABEL_SPEC,
     LABEL_SPEC_HASH, LABEL_STACK, ServiceSpec, engine_args,
 )
 
@@ -126,6 +126,14 @@ def _plan_rollback(plan: Plan, existing: Optional[dict[str, Any]], observed: Opt
         raise ConvergeError("rollback=true: service %s has no previous deployment recorded on this host "
                             "(nothing to roll back to)" % plan.spec.name)
     current_env = dict(item.split("=", 1) for item in existing["Config"].get("Env") or [] if "=" in item)
+    if _label(existing, LABEL_ROLLED_BACK) == "true":
+        # Already the result of a rollback: asking again must not flip back to the newer deployment.
+        current = recorded_fields(existing) or {}
+        plan.desired = current
+        plan.env_values = {k: current_env.get(k, "") for k in list(current["env"]) + list(current["secret_env"])}
+        plan.previous_spec = previous
+        plan.previous_image = _label(existing, LABEL_PREVIOUS_IMAGE)
+        return
     plan.desired = previous
     plan.env_values = {k: current_env.get(k, "") for k in list(previous["env"]) + list(previous["secret_env"])}
     plan.env_values.update(previous["env"])
@@ -306,6 +314,8 @@ def _labels(plan: Plan) -> dict[str, str]:
         labels[LABEL_PREVIOUS_IMAGE] = plan.previous_image
     if plan.previous_spec:
         labels[LABEL_PREVIOUS_SPEC] = json.dumps(plan.previous_spec, sort_keys=True)
+    if plan.spec.rollback:
+        labels[LABEL_ROLLED_BACK] = "true"
     return labels
 
 

@@ -27,6 +27,7 @@ LABEL_SPEC_HASH = "dockhand.spec-hash"
 LABEL_DIGEST = "dockhand.digest"
 LABEL_PREVIOUS_IMAGE = "dockhand.previous-image"
 LABEL_PREVIOUS_SPEC = "dockhand.previous-spec"
+LABEL_ROLLED_BACK = "dockhand.rolled-back"
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 STATES = ("present", "started", "stopped", "absent")

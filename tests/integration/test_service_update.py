@@ -163,6 +163,10 @@ def test_rollback_after_v1_to_v2_returns_to_v1_without_pulling(lab: LabState, se
     assert container.attrs["Config"]["Labels"]["dockhand.previous-image"] == v2.pinned
     assert served_version(container) == "v1"
     assert exec_text(container, "cat /data/marker").strip() == "from-v1"
+    # Asking for the rollback again (a re-run job) must not flip back to v2.
+    again = service.run(rollback=True, image=None, env=None).assert_ok()
+    assert again.changed is False, again.describe()
+    assert service.container().id == container.id
     # The rolled-back spec is the current one now: declaring it again changes nothing.
     assert service.run(env={"RELEASE": "one"}).assert_ok().changed is False
 
