@@ -40,7 +40,7 @@ def _short(text: str, limit: int = 400) -> str:
 class Engine:
     """A thin, typed wrapper over docker.APIClient that never lets a traceback reach the user."""
 
-    def __init__(self, params: ConnectionParams) -> None:
+    def __init__(self, params: ConnectionParams, api_version: Optional[str] = None) -> None:
         tls_config = None
         if params.uses_tls:
             client_cert = (params.client_cert, params.client_key) if params.client_cert else None
@@ -49,10 +49,15 @@ class Engine:
         self.where = params.docker_host
         try:
             self.api = docker.APIClient(base_url=params.docker_host, tls=tls_config or False,
-                                        timeout=params.timeout, version="auto")
+                                        timeout=params.timeout, version=api_version or "auto")
         except (DockerException, RequestException) as exc:
             raise EngineError("cannot reach the Docker Engine at %s (%s): is dockerd running, and is docker_host "
                               "right?" % (params.docker_host, exc))
+
+    @property
+    def api_version(self) -> str:
+        """The API version negotiated with the Engine, so further clients can skip negotiating."""
+        return str(self.api.api_version)
 
     @classmethod
     def from_module(cls, module: AnsibleModule) -> "Engine":

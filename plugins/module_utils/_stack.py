@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -12,7 +13,7 @@ from ._converge import ConvergeError, Resolver, ServiceResult, converge_service
 from ._diff import diff_view
 from ._engine import Engine, EngineError
 from ._registry import RegistryError
-from ._service_spec import LABEL_SERVICE, LABEL_STACK, ServiceSpec, SpecError
+from ._service_spec import LABEL_MANAGED, LABEL_SERVICE, LABEL_STACK, ServiceSpec, SpecError
 
 SUMMARY_KEYS = ("create", "recreate", "update", "start", "stop", "remove", "unchanged")
 
@@ -107,21 +108,65 @@ def pull_missing(engine: Engine, make_engine: Callable[[], Engine], images: list
     return missing
 
 
+def dependency_waves(specs: list[ServiceSpec]) -> list[list[ServiceSpec]]:
+    """Group services (already in dependency order) so each comes after everything it depends on."""
+    level: dict[str, int] = {}
+    for spec in specs:
+        level[spec.name] = 1 + max((level[dep] for dep in spec.depends_on), default=-1)
+    waves: list[list[ServiceSpec]] = [[] for _wave in range(max(level.values(), default=-1) + 1)]
+    for spec in specs:
+        waves[level[spec.name]].append(spec)
+    return waves
+
+
 def converge_stack(engine: Engine, make_engine: Callable[[], Engine], stack: str, specs: list[ServiceSpec], *,
                    resolve: Resolver, check_mode: bool, prune: bool, parallelism: int,
                    registry_auth: Optional[dict[str, str]]) -> StackResult:
+    """Pull what is missing, then converge wave by wave: services of one wave do not depend on each
+    other, so up to ``parallelism`` of them converge at once (each with its own Engine client)."""
     result = StackResult(name=stack)
     if not check_mode:
         wanted = [s.image.pinned if s.image.is_pinned else s.image.with_digest(resolve(s.image)).pinned
                   for s in specs if s.image is not None and s.state != "absent" and not s.rollback]
         result.pulled = pull_missing(engine, make_engine, wanted, parallelism, registry_auth)
-    for spec in specs:
+        # Made once here, so services converging side by side never race to create the same network.
+        for network in sorted({n for s in specs if s.state != "absent" for n in s.networks}):
+            if engine.network(network) is None:
+                engine.create_network(network, {LABEL_MANAGED: "true"})
+
+    workers = threading.local()  # one Engine client per worker thread, reused across services
+
+    def converge_one(spec: ServiceSpec, own_client: bool) -> Any:
+        """The service's result, or the error a person should read (anything else is a bug and propagates)."""
+        client = engine
+        if own_client:
+            client = getattr(workers, "engine", None) or make_engine()
+            workers.engine = client
         try:
-            result.results[spec.name] = converge_service(engine, spec, resolve=resolve, check_mode=check_mode,
-                                                         registry_auth=registry_auth)
+            return converge_service(client, spec, resolve=resolve, check_mode=check_mode, registry_auth=registry_auth)
         except (ConvergeError, EngineError, RegistryError) as exc:
-            raise StackError(result, "service %s: %s" % (spec.name, exc))
-        result.order.append(spec.name)
+            return exc
+
+    for wave in dependency_waves(specs):
+        outcomes: list[tuple[ServiceSpec, Any]] = []
+        if len(wave) == 1 or parallelism == 1:
+            for spec in wave:
+                outcomes.append((spec, converge_one(spec, own_client=False)))
+                if isinstance(outcomes[-1][1], Exception):
+                    break
+        else:
+            with ThreadPoolExecutor(max_workers=min(parallelism, len(wave))) as pool:
+                futures = [(spec, pool.submit(converge_one, spec, True)) for spec in wave]
+                outcomes = [(spec, future.result()) for spec, future in futures]
+        failures = []
+        for spec, outcome in outcomes:
+            if isinstance(outcome, Exception):
+                failures.append("service %s: %s" % (spec.name, outcome))
+            else:
+                result.results[spec.name] = outcome
+                result.order.append(spec.name)
+        if failures:
+            raise StackError(result, "; ".join(failures))
     if prune:
         declared = {s.name for s in specs}
         for container in engine.containers_with_label("%s=%s" % (LABEL_STACK, stack)):

@@ -10,7 +10,10 @@ short_description: Converge all of a host's services, volumes and networks in on
 version_added: 0.1.0
 description:
   - Converges a list of services on one Docker Engine with exactly the machinery of M(dockhand.containers.service),
-    one service after another in C(depends_on) order, after pulling the missing images in parallel.
+    after pulling the missing images in parallel.
+  - Services are converged in waves that follow C(depends_on), that is a service starts only after everything it
+    depends on has converged (and, with O(services[].wait), become healthy); the services of one wave converge side by
+    side, up to O(parallelism) at once.
   - Every service is validated before anything changes; a bad item fails the task with the host untouched.
   - With O(prune=true), containers of this stack that are no longer declared are removed. Their named volumes are kept.
 author: dockhand.containers maintainers (@dockhand)
@@ -27,8 +30,10 @@ options:
     description: Remove containers labelled with this stack that O(services) no longer declares (never their volumes).
     type: bool
     default: false
-  pull_parallelism:
-    description: How many images are pulled at once.
+  parallelism:
+    description:
+      - How many images are pulled, and how many services of one dependency wave are converged, at once.
+      - V(1) converges one service after another in declared order.
     type: int
     default: 4
   services:
@@ -240,7 +245,7 @@ def main() -> None:
             name=dict(type="str", required=True),
             services=dict(type="list", elements="dict", required=True, options=service_options()),
             prune=dict(type="bool", default=False),
-            pull_parallelism=dict(type="int", default=4),
+            parallelism=dict(type="int", default=4),
             **registry_options(),
             **connection_argument_spec(),
         ),
@@ -248,8 +253,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if params["pull_parallelism"] < 1:
-        module.fail_json(msg="pull_parallelism must be 1 or more (got %d)" % params["pull_parallelism"])
+    if params["parallelism"] < 1:
+        module.fail_json(msg="parallelism must be 1 or more (got %d)" % params["parallelism"])
     try:
         specs = build_specs(params["name"], params["services"])
     except SpecError as exc:
@@ -257,9 +262,9 @@ def main() -> None:
     engine = Engine.from_module(module)
     connection = ConnectionParams.from_params(params)
     try:
-        result = converge_stack(engine, lambda: Engine(connection), params["name"], specs,
+        result = converge_stack(engine, lambda: Engine(connection, engine.api_version), params["name"], specs,
                                 resolve=tag_resolver(params), check_mode=module.check_mode, prune=params["prune"],
-                                parallelism=params["pull_parallelism"], registry_auth=pull_auth(params))
+                                parallelism=params["parallelism"], registry_auth=pull_auth(params))
     except StackError as exc:
         module.fail_json(msg="stack %s: %s" % (params["name"], exc), **exc.partial.as_dict(diff=False))
     except (EngineError, RegistryError) as exc:

@@ -13,7 +13,7 @@ from typing import Any
 import docker.errors
 import pytest
 from conftest import LabState, Node
-from module_runner import ModuleResult, fingerprint, labelled, names_of, remove_service_objects, run_module
+from module_runner import EngineEvents, ModuleResult, fingerprint, labelled, names_of, remove_service_objects, run_module
 
 pytestmark = pytest.mark.lab
 NODE_INDEX = 0  # the lab node this module works on (see the node fixture)
@@ -197,3 +197,29 @@ def test_failing_service_stops_the_stack_and_reports_what_was_done(lab: LabState
     assert failed["order"] == []  # nothing completed
     with pytest.raises(docker.errors.NotFound):
         stack.container("api")  # what depends on the failed service was not started
+
+
+def test_independent_services_converge_side_by_side_and_dependents_wait(lab: LabState, engine: Any,
+                                                                         stack: Stack) -> None:
+    # Three independent services that each wait to be healthy, and one that depends on all of them.
+    independent = [stack.service(s, "v1", wait="healthy") for s in ("a", "b", "c")]
+    dependent = stack.service("d", "v1", depends_on=[s["name"] for s in independent])
+    events = EngineEvents(engine).start()
+    first = stack.run([*independent, dependent], parallelism=3).assert_ok()
+    events.stop()
+    assert first["order"][-1] == f"{stack.name}-d", first.describe()
+
+    def when(action: str, name: str) -> int:
+        found = [e["timeNano"] for e in events.of("container", action)
+                 if e.get("Actor", {}).get("Attributes", {}).get("name") == name]
+        assert found, f"no {action} event for {name}"
+        return min(found)
+
+    names = [s["name"] for s in independent]
+    starts = {n: when("start", n) for n in names}
+    healthy = {n: when("health_status: healthy", n) for n in names}
+    # Side by side: every independent service was started before any of them had become healthy.
+    assert max(starts.values()) < min(healthy.values())
+    # The dependent one started only after all it depends on were healthy.
+    assert when("start", dependent["name"]) > max(healthy.values())
+    assert stack.run([*independent, dependent], parallelism=3).assert_ok().changed is False
