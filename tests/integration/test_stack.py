@@ -199,8 +199,7 @@ def test_failing_service_stops_the_stack_and_reports_what_was_done(lab: LabState
         stack.container("api")  # what depends on the failed service was not started
 
 
-def test_independent_services_converge_side_by_side_and_dependents_wait(lab: LabState, engine: Any,
-                                                                         stack: Stack) -> None:
+def test_independent_services_converge_side_by_side_and_dependents_wait(engine: Any, stack: Stack) -> None:
     # Three independent services that each wait to be healthy, and one that depends on all of them.
     independent = [stack.service(s, "v1", wait="healthy") for s in ("a", "b", "c")]
     dependent = stack.service("d", "v1", depends_on=[s["name"] for s in independent])
