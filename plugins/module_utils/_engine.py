@@ -85,14 +85,18 @@ class Engine:
         except (DockerException, RequestException) as exc:
             raise EngineError("%s failed talking to the Docker Engine at %s: %s" % (what, self.where, _short(str(exc))))
 
-    # Containers
-    def container(self, name: str) -> Optional[dict[str, Any]]:
+    def inspect(self, kind: str, fn: Callable[[str], dict[str, Any]], name: str) -> Optional[dict[str, Any]]:
+        """Inspect one object; None when the Engine has no such object."""
         try:
-            return self.api.inspect_container(name)
+            return fn(name)
         except NotFound:
             return None
         except (APIError, DockerException, RequestException) as exc:
-            raise EngineError("inspecting container %s failed: %s" % (name, _short(str(exc))))
+            raise EngineError("inspecting %s %s failed: %s" % (kind, name, _short(str(exc))))
+
+    # Containers
+    def container(self, name: str) -> Optional[dict[str, Any]]:
+        return self.inspect("container", self.api.inspect_container, name)
 
     def containers_with_label(self, label: str) -> list[dict[str, Any]]:
         found = self.call("listing containers", self.api.containers, all=True, filters={"label": label})
@@ -169,12 +173,7 @@ class Engine:
 
     # Images
     def image(self, ref: str) -> Optional[dict[str, Any]]:
-        try:
-            return self.api.inspect_image(ref)
-        except NotFound:
-            return None
-        except (APIError, DockerException, RequestException) as exc:
-            raise EngineError("inspecting image %s failed: %s" % (ref, _short(str(exc))))
+        return self.inspect("image", self.api.inspect_image, ref)
 
     def pull(self, ref: str, auth: Optional[dict[str, str]] = None) -> dict[str, Any]:
         """Pull ``ref`` (normally repo@sha256:...); credentials default to the host's docker config."""
@@ -190,12 +189,7 @@ class Engine:
 
     # Volumes and networks
     def volume(self, name: str) -> Optional[dict[str, Any]]:
-        try:
-            return self.api.inspect_volume(name)
-        except NotFound:
-            return None
-        except (APIError, DockerException, RequestException) as exc:
-            raise EngineError("inspecting volume %s failed: %s" % (name, _short(str(exc))))
+        return self.inspect("volume", self.api.inspect_volume, name)
 
     def create_volume(self, name: str, driver: str, options: dict[str, str], labels: dict[str, str]) -> None:
         self.call("creating volume %s" % name, self.api.create_volume, name=name, driver=driver,
@@ -205,12 +199,7 @@ class Engine:
         self.call("removing volume %s" % name, self.api.remove_volume, name)
 
     def network(self, name: str) -> Optional[dict[str, Any]]:
-        try:
-            return self.api.inspect_network(name)
-        except NotFound:
-            return None
-        except (APIError, DockerException, RequestException) as exc:
-            raise EngineError("inspecting network %s failed: %s" % (name, _short(str(exc))))
+        return self.inspect("network", self.api.inspect_network, name)
 
     def create_network(self, name: str, labels: dict[str, str]) -> None:
         self.call("creating network %s" % name, self.api.create_network, name, driver="bridge", labels=labels)
