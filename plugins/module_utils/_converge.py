@@ -19,8 +19,9 @@ from ._engine import Engine, EngineError
 from ._image_ref import ImageRef, parse_image_ref
 from ._service_spec import (
     LABEL_DIGEST, LABEL_MANAGED, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_SPEC, LABEL_ROLLED_BACK, LABEL_SERVICE, LABEL_SPEC,
-    LABEL_SPEC_HASH, LABEL_STACK, ServiceSpec, engine_args,
+    LABEL_SPEC_HASH, LABEL_STACK, Mount, ServiceSpec, engine_args,
 )
+from ._volume import VolumeError, VolumeSpec, create_missing_volumes, refuse_changed_volumes
 
 NEXT_SUFFIX = "-dockhand-next"
 PREVIOUS_SUFFIX = "-dockhand-prev"
@@ -270,13 +271,11 @@ def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]
                                 % (image, exc))
     # A plain named volume is left for the Engine to create with the container, so settings it refuses
     # (a missing bind source) leave nothing behind; one with a driver, options or labels is made here.
-    created = []
-    for mount in plan.spec.mounts if not plan.spec.rollback else []:
-        custom = mount.driver or mount.driver_options or mount.volume_labels
-        if mount.type == "volume" and mount.source and custom and engine.volume(mount.source) is None:
-            engine.create_volume(mount.source, mount.driver or "local", dict(mount.driver_options),
-                                 dict(mount.volume_labels))
-            created.append(mount.source)
+    mounts = [] if plan.spec.rollback else plan.spec.mounts
+    try:
+        created = create_missing_volumes(engine, _volume_specs(mounts, with_labels=True))
+    except VolumeError as exc:
+        raise ConvergeError(str(exc))
     for network in plan.desired["networks"]:
         if engine.network(network) is None:
             engine.create_network(network, {LABEL_MANAGED: "true"})
@@ -287,16 +286,18 @@ def _check_volumes(engine: Engine, plan: Plan) -> None:
     """Refuse (never recreate) an existing volume whose driver or options differ from the spec."""
     if plan.spec.rollback or plan.action == "remove":
         return
-    for mount in plan.spec.mounts:
-        if mount.type != "volume" or not mount.source or not (mount.driver or mount.driver_options):
-            continue
-        current = engine.volume(mount.source)
-        driver, options = mount.driver or "local", dict(mount.driver_options)
-        if current is not None and (current.get("Driver") != driver or (current.get("Options") or {}) != options):
-            raise ConvergeError(
-                "volume %s exists with driver %s and options %s, but the service asks for driver %s and options %s; a "
-                "volume that may hold data is never recreated: back it up and move the data, or drop driver/driver_options"
-                % (mount.source, current.get("Driver"), current.get("Options") or {}, driver, options))
+    try:
+        refuse_changed_volumes(engine, _volume_specs(plan.spec.mounts, with_labels=False))
+    except VolumeError as exc:
+        raise ConvergeError(str(exc))
+
+
+def _volume_specs(mounts: list[Mount], with_labels: bool) -> list[VolumeSpec]:
+    """The named volumes whose settings the service declares (driver, options, or with_labels also labels)."""
+    return [VolumeSpec(name=m.source, driver=m.driver or "local", driver_options=dict(m.driver_options),
+                       labels=dict(m.volume_labels))
+            for m in mounts
+            if m.type == "volume" and m.source and (m.driver or m.driver_options or (with_labels and m.volume_labels))]
 
 
 def _labels(plan: Plan) -> dict[str, str]:

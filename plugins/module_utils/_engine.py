@@ -198,6 +198,19 @@ class Engine:
     def remove_volume(self, name: str) -> None:
         self.call("removing volume %s" % name, self.api.remove_volume, name)
 
+    def volumes(self, filters: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+        found = self.call("listing volumes", self.api.volumes, filters=filters)
+        return list((found or {}).get("Volumes") or [])
+
+    def containers_using_volume(self, name: str) -> list[dict[str, Any]]:
+        """Summaries (not inspects) of every container, running or not, that mounts the volume."""
+        return list(self.call("listing the containers of volume %s" % name, self.api.containers, all=True,
+                              filters={"volume": name}))
+
+    def volume_drivers(self) -> list[str]:
+        info = self.call("reading the Engine's info", self.api.info)
+        return sorted((info.get("Plugins") or {}).get("Volume") or [])
+
     def network(self, name: str) -> Optional[dict[str, Any]]:
         return self.inspect("network", self.api.inspect_network, name)
 
