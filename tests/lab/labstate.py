@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 STATE_VERSION = 1
 DEFAULT_LAB_DIR = "/tmp/dockhand-lab"
+# The volume driver every lab node has (tests/lab/images/node/volume-plugin.py): a real non-local driver whose
+# volumes are directories of the node that only the node's engine reaches (the host has no such driver).
+VOLUME_PLUGIN = "dockhand-lab"
 
 
 def lab_dir() -> Path:

@@ -18,6 +18,12 @@ install -d -m 0755 /run/sshd
 /usr/sbin/sshd -D -e 2>>/var/log/sshd.log &
 sshd_pid=$!
 
+# The lab's volume plugin (driver dockhand-lab) runs as long as this node's engine: started before dockerd,
+# stopped after it (an engine whose legacy plugin went away waits ~15 s on every volume listing).
+python3 /usr/local/sbin/dockhand-lab-volume-plugin /run/docker/plugins/dockhand-lab.sock \
+    /var/lib/docker/dockhand-lab-plugin 2>>/var/log/volume-plugin.log &
+plugin_pid=$!
+
 rm -f /lab/docker.sock /var/run/docker.sock /var/run/docker.pid
 # vfs: overlayfs cannot nest on the outer fuse-overlayfs. --iptables=false: the node needs no NAT rules;
 # published ports work through docker-proxy.
@@ -29,12 +35,12 @@ dockerd_pid=$!
 stop_node() {
     kill -TERM "${dockerd_pid}" 2>/dev/null || true
     wait "${dockerd_pid}" 2>/dev/null || true
-    kill -TERM "${sshd_pid}" 2>/dev/null || true
+    kill -TERM "${plugin_pid}" "${sshd_pid}" 2>/dev/null || true
     exit 0
 }
 trap stop_node TERM INT
 
-# If either daemon dies the node is broken: exit so `docker ps` shows it and `lab.py up` repairs it.
-wait -n "${sshd_pid}" "${dockerd_pid}" || true
+# If a daemon dies the node is broken: exit so `docker ps` shows it and `lab.py up` repairs it.
+wait -n "${sshd_pid}" "${dockerd_pid}" "${plugin_pid}" || true
 echo "dockhand-node: a daemon exited; stopping the node" >&2
 stop_node
