@@ -1,0 +1,938 @@
+# Copyright: (c) 2026, dockhand.containers contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The volume archive: tar + zstd/gzip/none, a JSON manifest beside it, sha256, streaming, safe extraction.
+
+An archive holds one volume's tree as a POSIX (pax) tar whose entries are relative to the volume root
+(``./``, ``./dir``, ``./dir/file``), numeric owners only. Nothing here talks to the Engine: callers hand
+in a directory on this host (the fast path) or a tar stream read through the Engine (the engine path).
+
+Safety rule, applied the same way to a directory being archived and to an archive being restored: an
+entry must stay inside the volume (no ``..``, no absolute name, no path through a symlink), a symlink
+must point inside the volume, a hard link must name an earlier regular file of the same archive, and
+only regular files, directories, symlinks and hard links are allowed (no device nodes, FIFOs, sockets).
+So a backup is never taken that its restore would refuse.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import posixpath
+import queue
+import re
+import shutil
+import stat
+import subprocess
+import tarfile
+import threading
+import zlib
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any, Callable, Iterable, Iterator, Optional, Union
+
+FORMAT = "dockhand.containers/volume-archive"
+FORMAT_VERSION = 1
+COMPRESSIONS = ("zstd", "gzip", "none")
+SUFFIXES = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}
+MANIFEST_SUFFIX = ".json"
+DEFAULT_LEVELS = {"zstd": 3, "gzip": 6, "none": 0}
+LEVEL_RANGES = {"zstd": (1, 19), "gzip": (1, 9), "none": (0, 0)}
+CHUNK = 1 << 20
+_F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe lets tar and us move data in fewer, larger reads
+
+
+class ArchiveError(Exception):
+    """An archive that cannot be written, read or trusted; the message says which file and why."""
+
+
+class UnsafeEntry(ArchiveError):
+    """An entry that would write outside the volume or create something a volume must not hold."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Compression: zstd through the system's libzstd (present wherever apt/dpkg or rpm is), gzip through zlib.
+
+
+class _ZBuffer(ctypes.Structure):
+    _fields_ = [("ptr", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
+
+
+_ZSTD_C_LEVEL = 100
+_ZSTD_C_WORKERS = 400
+_ZSTD_C_CHECKSUM = 201
+_ZSTD_E_CONTINUE = 0
+_ZSTD_E_END = 2
+_zstd_lib: Optional[ctypes.CDLL] = None
+
+
+def _libzstd() -> ctypes.CDLL:
+    global _zstd_lib  # pylint: disable=global-statement
+    if _zstd_lib is not None:
+        return _zstd_lib
+    name = ctypes.util.find_library("zstd") or "libzstd.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        raise ArchiveError("compression zstd needs libzstd on this host (Debian/Ubuntu package libzstd1, "
+                           "RHEL/Fedora libzstd); install it or set compression: gzip")
+    vp, sz, buf = ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(_ZBuffer)
+    for fn, restype, argtypes in (
+            ("ZSTD_createCCtx", vp, []), ("ZSTD_freeCCtx", sz, [vp]),
+            ("ZSTD_CCtx_setParameter", sz, [vp, ctypes.c_int, ctypes.c_int]),
+            ("ZSTD_compressStream2", sz, [vp, buf, buf, ctypes.c_int]),
+            ("ZSTD_createDCtx", vp, []), ("ZSTD_freeDCtx", sz, [vp]),
+            ("ZSTD_decompressStream", sz, [vp, buf, buf]),
+            ("ZSTD_isError", ctypes.c_uint, [sz]), ("ZSTD_getErrorName", ctypes.c_char_p, [sz])):
+        func = getattr(lib, fn)
+        func.restype = restype
+        func.argtypes = argtypes
+    _zstd_lib = lib
+    return lib
+
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+
+def _address(data: Buffer) -> tuple[Optional[int], Any]:
+    """The address of ``data``'s bytes without copying them, and the object keeping them alive."""
+    if not len(data):
+        return None, None
+    if isinstance(data, bytes):
+        pointer = ctypes.c_char_p(data)
+        return ctypes.cast(pointer, ctypes.c_void_p).value, pointer
+    view = (ctypes.c_char * len(data)).from_buffer(data)
+    return ctypes.addressof(view), view
+
+
+def _zstd_check(lib: ctypes.CDLL, code: int, what: str) -> int:
+    if lib.ZSTD_isError(code):
+        raise ArchiveError("zstd %s failed: %s" % (what, lib.ZSTD_getErrorName(code).decode()))
+    return code
+
+
+class Codec:
+    """Turns chunks into chunks; ``finish`` flushes. The identity codec is ``none``."""
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        return [bytes(data)] if len(data) else []
+
+    def finish(self) -> list[bytes]:
+        return []
+
+    def close(self) -> None:
+        """Release native resources."""
+
+
+class _ZstdCompressor(Codec):
+    def __init__(self, level: int, workers: int) -> None:
+        self.lib = _libzstd()
+        self.ctx = self.lib.ZSTD_createCCtx()
+        _zstd_check(self.lib, self.lib.ZSTD_CCtx_setParameter(self.ctx, _ZSTD_C_LEVEL, level), "level")
+        _zstd_check(self.lib, self.lib.ZSTD_CCtx_setParameter(self.ctx, _ZSTD_C_CHECKSUM, 1), "checksum flag")
+        if workers:
+            # A libzstd built without threads refuses workers; single-threaded is still correct.
+            self.lib.ZSTD_CCtx_setParameter(self.ctx, _ZSTD_C_WORKERS, workers)
+        self.out = ctypes.create_string_buffer(CHUNK + (CHUNK >> 7) + 4096)
+
+    def _run(self, data: Buffer, mode: int) -> list[bytes]:
+        address, keep = _address(data)
+        inbuf = _ZBuffer(address, len(data), 0)
+        chunks = []
+        while True:
+            outbuf = _ZBuffer(ctypes.addressof(self.out), len(self.out), 0)
+            code = self.lib.ZSTD_compressStream2(self.ctx, ctypes.byref(outbuf), ctypes.byref(inbuf), mode)
+            left = _zstd_check(self.lib, code, "compression")
+            if outbuf.pos:
+                chunks.append(ctypes.string_at(self.out, outbuf.pos))
+            if mode == _ZSTD_E_CONTINUE and inbuf.pos == inbuf.size:
+                del keep
+                return chunks
+            if mode == _ZSTD_E_END and left == 0:
+                return chunks
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        return self._run(data, _ZSTD_E_CONTINUE) if len(data) else []
+
+    def finish(self) -> list[bytes]:
+        return self._run(b"", _ZSTD_E_END)
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lib.ZSTD_freeCCtx(self.ctx)
+            self.ctx = None
+
+
+class _ZstdDecompressor(Codec):
+    def __init__(self) -> None:
+        self.lib = _libzstd()
+        self.ctx = self.lib.ZSTD_createDCtx()
+        self.out = ctypes.create_string_buffer(CHUNK)
+        self.frame_done = True
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        if not len(data):
+            return []
+        address, keep = _address(data)
+        inbuf = _ZBuffer(address, len(data), 0)
+        chunks = []
+        while True:
+            outbuf = _ZBuffer(ctypes.addressof(self.out), len(self.out), 0)
+            code = self.lib.ZSTD_decompressStream(self.ctx, ctypes.byref(outbuf), ctypes.byref(inbuf))
+            hint = _zstd_check(self.lib, code, "decompression")
+            self.frame_done = hint == 0
+            if outbuf.pos:
+                chunks.append(ctypes.string_at(self.out, outbuf.pos))
+            if inbuf.pos == inbuf.size and outbuf.pos < outbuf.size:
+                del keep
+                return chunks
+
+    def finish(self) -> list[bytes]:
+        if not self.frame_done:
+            raise ArchiveError("the zstd stream ends in the middle of a frame (truncated archive)")
+        return []
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lib.ZSTD_freeDCtx(self.ctx)
+            self.ctx = None
+
+
+class _GzipCompressor(Codec):
+    def __init__(self, level: int) -> None:
+        self.z = zlib.compressobj(level, zlib.DEFLATED, 31)
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        out = self.z.compress(data)
+        return [out] if out else []
+
+    def finish(self) -> list[bytes]:
+        return [self.z.flush()]
+
+
+class _GzipDecompressor(Codec):
+    def __init__(self) -> None:
+        self.z = zlib.decompressobj(31)
+
+    def feed(self, data: Buffer) -> list[bytes]:
+        out = [self.z.decompress(data)]
+        while self.z.eof and self.z.unused_data:  # concatenated gzip members, as gzip -d reads them
+            rest = self.z.unused_data
+            self.z = zlib.decompressobj(31)
+            out.append(self.z.decompress(rest))
+        return [c for c in out if c]
+
+    def finish(self) -> list[bytes]:
+        if not self.z.eof:
+            raise ArchiveError("the gzip stream ends early (truncated archive)")
+        return []
+
+
+def compressor(compression: str, level: Optional[int] = None, workers: int = 0) -> Codec:
+    check_compression(compression, level)
+    level = DEFAULT_LEVELS[compression] if level is None else level
+    if compression == "zstd":
+        return _ZstdCompressor(level, workers)
+    if compression == "gzip":
+        return _GzipCompressor(level)
+    return Codec()
+
+
+def decompressor(compression: str) -> Codec:
+    check_compression(compression, None)
+    if compression == "zstd":
+        return _ZstdDecompressor()
+    if compression == "gzip":
+        return _GzipDecompressor()
+    return Codec()
+
+
+def check_compression(compression: str, level: Optional[int]) -> None:
+    if compression not in COMPRESSIONS:
+        raise ArchiveError("compression must be one of %s (got %r)" % (", ".join(COMPRESSIONS), compression))
+    low, high = LEVEL_RANGES[compression]
+    if level is not None and not low <= level <= high:
+        if compression == "none":
+            raise ArchiveError("compression_level does not apply to compression none; leave it unset")
+        raise ArchiveError("compression_level for %s must be %d..%d (got %d)" % (compression, low, high, level))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Names and the manifest
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def archive_name(volume: str, when: datetime.datetime, compression: str) -> str:
+    """``<volume>-<UTC time>.tar.zst``: sorts by time within one volume's archives."""
+    stamp = when.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return "%s-%s%s" % (_UNSAFE_NAME.sub("_", volume), stamp, SUFFIXES[compression])
+
+
+def manifest_path(archive_path: str) -> str:
+    return archive_path + MANIFEST_SUFFIX
+
+
+def compression_of(path: str) -> str:
+    for compression, suffix in SUFFIXES.items():
+        if compression != "none" and path.endswith(suffix):
+            return compression
+    if path.endswith(SUFFIXES["none"]):
+        return "none"
+    raise ArchiveError("%s: not a volume archive name (expected %s)" % (path, ", ".join(SUFFIXES.values())))
+
+
+@dataclass
+class Manifest:
+    """What the JSON file beside an archive says. ``sha256`` covers the archive file byte for byte."""
+
+    volume: str
+    driver: str
+    options: dict[str, str]
+    labels: dict[str, str]
+    created: Optional[str]
+    archived_at: str
+    archive: str
+    compression: str
+    compression_level: int
+    archive_bytes: int
+    sha256: str
+    files: int
+    bytes: int
+    listing_sha256: str
+    data_path: str
+    collection_version: str
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> "Manifest":
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ArchiveError("%s is not valid JSON: %s" % (where, exc))
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise ArchiveError("%s is not a dockhand.containers volume archive manifest (format %r)"
+                               % (where, raw.get("format") if isinstance(raw, dict) else None))
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise ArchiveError("%s has format_version %r; this collection reads version %d"
+                               % (where, raw.get("format_version"), FORMAT_VERSION))
+        expected = dict(cls.__annotations__)
+        missing = sorted(set(expected) - set(raw))
+        if missing:
+            raise ArchiveError("%s lacks %s" % (where, ", ".join(missing)))
+        if raw["compression"] not in COMPRESSIONS or not re.fullmatch(r"[0-9a-f]{64}", str(raw["sha256"])):
+            raise ArchiveError("%s has an invalid compression or sha256" % where)
+        return cls(**{k: raw[k] for k in expected})
+
+    @classmethod
+    def load(cls, path: str) -> "Manifest":
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return cls.from_json(handle.read(), path)
+        except OSError as exc:
+            raise ArchiveError("cannot read the manifest %s: %s (it is written beside every archive)"
+                               % (path, exc.strerror))
+
+
+def write_file_atomically(path: str, data: bytes) -> None:
+    """Write under a temporary name, fsync, rename: a reader sees the old file or the whole new one."""
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Safety and listings
+
+KIND_FILE, KIND_DIR, KIND_LINK = "f", "d", "l"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of a volume, as a listing compares it (mtime to the second: every path keeps that)."""
+
+    path: str
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime: int
+    target: str = ""
+
+    def line(self) -> str:
+        return "%s %s %04o %d %d %d %d %s" % (self.kind, json.dumps(self.path), self.mode, self.uid, self.gid,
+                                              self.size, self.mtime, json.dumps(self.target))
+
+
+@dataclass
+class Listing:
+    """Every entry of a tree; ``files`` counts all entries but the root, ``bytes`` the regular files' sizes."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @property
+    def files(self) -> int:
+        return sum(1 for path in self.entries if path != ".")
+
+    @property
+    def bytes(self) -> int:
+        return sum(e.size for e in self.entries.values() if e.kind == KIND_FILE)
+
+    def digest(self) -> str:
+        text = "\n".join(self.entries[p].line() for p in sorted(self.entries))
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+    def differences(self, other: "Listing", limit: int = 5) -> list[str]:
+        found = []
+        for path in sorted(set(self.entries) | set(other.entries)):
+            mine, theirs = self.entries.get(path), other.entries.get(path)
+            if mine != theirs:
+                found.append("%s: %s != %s" % (path, mine and mine.line(), theirs and theirs.line()))
+                if len(found) >= limit:
+                    break
+        return found
+
+
+def normalize_name(name: str) -> str:
+    """An entry name relative to the volume root (``.`` for the root), or UnsafeEntry naming it."""
+    if name.startswith("/"):
+        raise UnsafeEntry("entry %r has an absolute path" % name)
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeEntry("entry %r climbs out of the volume with '..'" % name)
+    return "/".join(parts) or "."
+
+
+def _inside(base_dir: str, target: str) -> bool:
+    """Whether a symlink in ``base_dir`` with this target stays inside the volume.
+
+    ``..`` is accepted only at the start of the target: after a name it may stand for the parent of
+    a symlinked directory, which no lexical check can know.
+    """
+    if target.startswith("/"):
+        return False
+    depth = 0 if base_dir == "." else len(base_dir.split("/"))
+    climbing = True
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            depth -= 1
+            if depth < 0 or not climbing:
+                return False
+        else:
+            climbing = False
+            depth += 1
+    return True
+
+
+class SafetyCheck:
+    """Applies the safety rule entry by entry, in archive order, and builds the listing as it goes."""
+
+    def __init__(self) -> None:
+        self.listing = Listing()
+        self.symlinks: set[str] = set()
+
+    def _through_symlink(self, path: str) -> Optional[str]:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in self.symlinks:
+                return prefix
+        return None
+
+    def add(self, raw_name: str, kind: str, mode: int, uid: int, gid: int, size: int, mtime: float,
+            target: str = "") -> Entry:
+        path = normalize_name(raw_name)
+        via = self._through_symlink(path)
+        if via is not None:
+            raise UnsafeEntry("entry %r goes through the symlink %r" % (raw_name, via))
+        if kind == KIND_LINK:
+            if not _inside(posixpath.dirname(path) or ".", target):
+                raise UnsafeEntry("symlink %r points outside the volume (to %r)" % (raw_name, target))
+            self.symlinks.add(path)
+        else:
+            self.symlinks.discard(path)
+        entry = Entry(path, kind, stat.S_IMODE(mode), uid, gid, size if kind == KIND_FILE else 0, int(mtime), target)
+        self.listing.entries[path] = entry
+        return entry
+
+    def add_hardlink(self, raw_name: str, raw_target: str) -> Entry:
+        path = normalize_name(raw_name)
+        try:
+            target_path = normalize_name(raw_target)
+        except UnsafeEntry:
+            raise UnsafeEntry("hard link %r points outside the volume (to %r)" % (raw_name, raw_target))
+        linked = self.listing.entries.get(target_path)
+        if linked is None or linked.kind != KIND_FILE:
+            raise UnsafeEntry("hard link %r points to %r, which is not a regular file earlier in the archive"
+                              % (raw_name, raw_target))
+        via = self._through_symlink(path)
+        if via is not None:
+            raise UnsafeEntry("entry %r goes through the symlink %r" % (raw_name, via))
+        self.symlinks.discard(path)
+        entry = Entry(path, KIND_FILE, linked.mode, linked.uid, linked.gid, linked.size, linked.mtime)
+        self.listing.entries[path] = entry
+        return entry
+
+    def add_member(self, member: tarfile.TarInfo) -> Entry:
+        if member.isreg():
+            return self.add(member.name, KIND_FILE, member.mode, member.uid, member.gid, member.size, member.mtime)
+        if member.isdir():
+            return self.add(member.name, KIND_DIR, member.mode, member.uid, member.gid, 0, member.mtime)
+        if member.issym():
+            return self.add(member.name, KIND_LINK, member.mode, member.uid, member.gid, 0, member.mtime,
+                            member.linkname)
+        if member.islnk():
+            return self.add_hardlink(member.name, member.linkname)
+        what = {tarfile.CHRTYPE: "a character device", tarfile.BLKTYPE: "a block device",
+                tarfile.FIFOTYPE: "a FIFO"}.get(member.type, "of an unsupported type %r" % member.type)
+        raise UnsafeEntry("entry %r is %s; a volume archive holds only files, directories and links"
+                          % (member.name, what))
+
+
+def host_listing(root: str) -> Listing:
+    """Walk a directory on this host with the safety rule (no Engine, no helper container)."""
+    check = SafetyCheck()
+    seen_inodes: dict[tuple[int, int], str] = {}
+
+    def visit(rel: str, st: os.stat_result) -> None:
+        if stat.S_ISDIR(st.st_mode):
+            check.add(rel, KIND_DIR, st.st_mode, st.st_uid, st.st_gid, 0, st.st_mtime)
+        elif stat.S_ISLNK(st.st_mode):
+            check.add(rel, KIND_LINK, st.st_mode, st.st_uid, st.st_gid, 0, st.st_mtime,
+                      os.readlink(os.path.join(root, rel)))
+        elif stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in seen_inodes:
+                check.add_hardlink(rel, seen_inodes[key])
+            else:
+                seen_inodes[key] = rel
+                check.add(rel, KIND_FILE, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime)
+        elif stat.S_ISSOCK(st.st_mode):
+            return  # tar skips sockets too: they are endpoints of running programs, not data
+        else:
+            kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device node"
+            raise UnsafeEntry("entry %r is %s; a volume archive holds only files, directories and links"
+                              % ("./" + rel, kind))
+
+    visit(".", os.lstat(root))
+    stack = ["."]
+    while stack:
+        rel = stack.pop()
+        with os.scandir(os.path.join(root, rel)) as it:
+            children = sorted(it, key=lambda d: d.name)
+        for child in children:
+            child_rel = child.name if rel == "." else rel + "/" + child.name
+            st = child.stat(follow_symlinks=False)
+            visit(child_rel, st)
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(child_rel)
+    return check.listing
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing an archive
+
+
+class ArchiveWriter:
+    """Compresses, hashes and writes a tar stream to ``<path>.partial`` (0600); ``commit`` renames it.
+
+    Hashing and writing run in a thread of their own while the caller reads and compresses the next
+    chunk (zstd compresses in its own worker thread too). Used as a context manager: leaving the block
+    without ``commit`` removes the partial file, so a failed or interrupted backup leaves nothing.
+    """
+
+    def __init__(self, path: str, compression: str, level: Optional[int] = None, workers: int = 1) -> None:
+        self.path = path
+        self.partial = path + ".partial"
+        self.codec = compressor(compression, level, workers)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.committed = False
+        self.error: Optional[ArchiveError] = None
+        try:
+            self.fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            self.codec.close()
+            raise ArchiveError("cannot write %s: %s" % (self.partial, exc.strerror))
+        self.queue: queue.Queue[Optional[bytes]] = queue.Queue(maxsize=8)
+        self.thread = threading.Thread(target=self._drain, name="archive-writer")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def __enter__(self) -> "ArchiveWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _drain(self) -> None:
+        while True:
+            chunk = self.queue.get()
+            if chunk is None:
+                return
+            if self.error is not None:
+                continue  # keep taking chunks so the producer never blocks on a dead writer
+            self.sha256.update(chunk)
+            view = memoryview(chunk)
+            try:
+                while view:
+                    view = view[os.write(self.fd, view):]
+            except OSError as exc:
+                self.error = ArchiveError("writing %s failed: %s" % (self.partial, exc.strerror))
+            self.size += len(chunk)
+
+    def _out(self, chunks: list[bytes]) -> None:
+        if self.error is not None:
+            raise self.error
+        for chunk in chunks:
+            self.queue.put(chunk)
+
+    def _stop_thread(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+    def write(self, data: Buffer) -> int:
+        self._out(self.codec.feed(data))
+        return len(data)
+
+    def commit(self) -> str:
+        """Flush, fsync and rename into place; returns the archive's sha256."""
+        self._out(self.codec.finish())
+        self._stop_thread()
+        if self.error is not None:
+            raise self.error
+        try:
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            os.rename(self.partial, self.path)
+        except OSError as exc:
+            raise ArchiveError("finishing %s failed: %s" % (self.path, exc.strerror))
+        self.committed = True
+        return self.sha256.hexdigest()
+
+    def close(self) -> None:
+        self._stop_thread()
+        self.codec.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if not self.committed:
+            try:
+                os.unlink(self.partial)
+            except OSError:
+                pass
+
+
+def _run_tar(argv: list[str], what: str, feed: Optional[Iterable[bytes]] = None,
+             sink: Optional[Callable[[Buffer], Any]] = None) -> None:
+    """Run GNU tar feeding it ``feed`` or reading its output into ``sink``; raise with its stderr."""
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE if sink is not None else subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, bufsize=0)
+    except OSError as exc:
+        raise ArchiveError("%s needs GNU tar on this host: %s" % (what, exc.strerror))
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read() if proc.stderr else b""))
+    reader.daemon = True
+    reader.start()
+    failure: Optional[BaseException] = None
+    try:
+        if sink is not None and proc.stdout is not None:
+            _grow_pipe(proc.stdout)
+            buf = bytearray(CHUNK)
+            while True:
+                n = proc.stdout.readinto(buf)  # type: ignore[attr-defined]
+                if not n:
+                    break
+                sink(memoryview(buf)[:n])
+        if feed is not None and proc.stdin is not None:
+            _grow_pipe(proc.stdin)
+            try:
+                for chunk in feed:
+                    proc.stdin.write(chunk)
+            except BrokenPipeError:
+                pass  # tar stopped reading; its exit status and stderr say why
+            finally:
+                proc.stdin.close()
+    except BaseException as exc:  # pylint: disable=broad-except
+        failure = exc
+        proc.kill()
+    rc = proc.wait()
+    reader.join()
+    if failure is not None:
+        raise failure
+    message = b"".join(errors).decode("utf-8", "replace").strip()
+    # GNU tar exits 1 when a file changed while it was read: the archive is complete, the file a moment older.
+    if rc not in (0, 1) or (rc == 1 and feed is not None):
+        raise ArchiveError("%s failed (tar exit %d): %s" % (what, rc, message[-2000:] or "no message"))
+
+
+def _grow_pipe(pipe: IO[bytes]) -> None:
+    try:
+        fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, CHUNK)
+    except OSError:
+        pass  # a smaller pipe only costs speed
+
+
+TAR_CREATE = ["tar", "--create", "--file=-", "--format=posix", "--numeric-owner", "--sparse",
+              "--pax-option=delete=atime,delete=ctime", "--no-recursion"]
+
+
+def archive_directory(root: str, writer: ArchiveWriter, listing: Listing) -> None:
+    """The fast path: GNU tar reads ``root`` on this host; the stream goes through ``writer``.
+
+    tar gets the exact paths of ``listing`` (checked by the safety rule), so what is archived is what
+    was checked, in the same order.
+    """
+    names = ["./" + p if p != "." else "." for p in listing.entries]
+    feed_list = ("\0".join(names) + "\0").encode("utf-8", "surrogateescape")
+    list_path = writer.partial + ".list"
+    fd = os.open(list_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, feed_list)
+    finally:
+        os.close(fd)
+    try:
+        _run_tar(TAR_CREATE + ["--directory=" + root, "--null", "--verbatim-files-from",
+                               "--files-from=" + list_path],
+                 "archiving %s" % root, sink=writer.write)
+    finally:
+        os.unlink(list_path)
+
+
+def archive_stream(chunks: Iterable[bytes], writer: ArchiveWriter) -> Listing:
+    """The engine path: a tar stream read through the Engine (entries ``./...``) goes into ``writer``.
+
+    The stream is checked with the safety rule as it passes; the bytes are written as they came.
+    """
+    tee = _TeeReader(iter(chunks), writer.write)
+    check = SafetyCheck()
+    try:
+        with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+            for member in tar:
+                check.add_member(member)
+    except tarfile.TarError as exc:
+        raise ArchiveError("the Engine's tar stream is unreadable: %s" % exc)
+    tee.drain()
+    return check.listing
+
+
+class _TeeReader:
+    """A file-like ``read`` over an iterator of chunks, passing every byte read to ``sink`` as well."""
+
+    def __init__(self, chunks: Iterator[bytes], sink: Optional[Callable[[bytes], Any]] = None) -> None:
+        self.chunks = chunks
+        self.sink = sink
+        self.buffer = bytearray()
+        self.done = False
+
+    def _more(self) -> bool:
+        for chunk in self.chunks:
+            if chunk:
+                if self.sink is not None:
+                    self.sink(chunk)
+                self.buffer += chunk
+                return True
+        self.done = True
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        while (size < 0 or len(self.buffer) < size) and not self.done and self._more():
+            pass
+        if size < 0 or size >= len(self.buffer):
+            out = bytes(self.buffer)
+            self.buffer.clear()
+        else:
+            out = bytes(self.buffer[:size])
+            del self.buffer[:size]
+        return out
+
+    def drain(self) -> None:
+        while not self.done and self._more():
+            self.buffer.clear()
+        self.buffer.clear()
+
+
+class ArchiveReader:
+    """Reads an archive file: ``chunks()`` yields the tar stream, ``sha256`` covers the file's bytes."""
+
+    def __init__(self, path: str, compression: str) -> None:
+        self.path = path
+        self.compression = compression
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        codec = decompressor(self.compression)
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                while True:
+                    data = handle.read(CHUNK)
+                    if not data:
+                        break
+                    self.sha256.update(data)
+                    self.size += len(data)
+                    yield from codec.feed(data)
+            yield from codec.finish()
+        except OSError as exc:
+            raise ArchiveError("reading %s failed: %s" % (self.path, exc.strerror))
+        finally:
+            codec.close()
+
+
+def scan_archive(path: str, compression: str) -> tuple[Listing, str]:
+    """Read the whole archive without writing anything: its listing (safety rule applied) and sha256."""
+    reader = ArchiveReader(path, compression)
+    tee = _TeeReader(reader.chunks())
+    check = SafetyCheck()
+    try:
+        with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+            for member in tar:
+                check.add_member(member)
+    except tarfile.TarError as exc:
+        raise ArchiveError("%s is not a readable tar archive: %s" % (path, exc))
+    except zlib.error as exc:
+        raise ArchiveError("%s is not a readable gzip archive: %s" % (path, exc))
+    tee.drain()
+    return check.listing, reader.sha256.hexdigest()
+
+
+def verify_archive(path: str, manifest: Manifest) -> Listing:
+    """Checksum, manifest agreement and the safety rule, before anything is touched; the listing."""
+    if not os.path.isfile(path):
+        raise ArchiveError("archive %s does not exist" % path)
+    try:
+        listing, digest = scan_archive(path, manifest.compression)
+    except ArchiveError:
+        # A damaged file often fails to decompress or parse first; the checksum names the real cause.
+        digest = rehash(path)
+        if digest == manifest.sha256:
+            raise
+    if digest != manifest.sha256:
+        raise ArchiveError("archive %s has sha256 %s but its manifest says %s: the file is damaged or not the one "
+                           "the manifest describes; nothing was restored" % (path, digest, manifest.sha256))
+    if listing.files != manifest.files or listing.digest() != manifest.listing_sha256:
+        raise ArchiveError("archive %s holds %d entries (listing %s) but its manifest says %d (listing %s)"
+                           % (path, listing.files, listing.digest()[:12], manifest.files,
+                              manifest.listing_sha256[:12]))
+    return listing
+
+
+TAR_EXTRACT = ["tar", "--extract", "--file=-", "--numeric-owner", "--same-owner", "--same-permissions",
+               "--no-unquote", "--delay-directory-restore"]
+
+
+def extract_to_directory(path: str, manifest: Manifest, root: str) -> None:
+    """The fast path of a restore: GNU tar writes the (already verified) archive into ``root``.
+
+    The file is hashed again as it streams, so a file swapped between the check and now is reported.
+    """
+    reader = ArchiveReader(path, manifest.compression)
+    _run_tar(TAR_EXTRACT + ["--directory=" + root], "extracting %s into %s" % (path, root), feed=reader.chunks())
+    if reader.sha256.hexdigest() != manifest.sha256:
+        raise ArchiveError("archive %s changed while it was restored (sha256 now %s); restore it again"
+                           % (path, reader.sha256.hexdigest()))
+
+
+def clear_directory(root: str) -> None:
+    """Remove everything inside ``root`` (not root itself: it is the volume's mountpoint)."""
+    with os.scandir(root) as it:
+        for child in it:
+            if child.is_dir(follow_symlinks=False):
+                shutil.rmtree(child.path)
+            else:
+                os.unlink(child.path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Archives on disk: finding a volume's archives, retention
+
+
+@dataclass(frozen=True)
+class StoredArchive:
+    path: str
+    manifest: Manifest
+
+
+def stored_archives(directory: str, volume: Optional[str] = None) -> list[StoredArchive]:
+    """Archives with a readable manifest in ``directory`` (of ``volume`` if given), oldest first."""
+    found = []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ArchiveError("cannot list %s: %s" % (directory, exc.strerror))
+    for name in names:
+        if not name.endswith(MANIFEST_SUFFIX):
+            continue
+        try:
+            manifest = Manifest.load(os.path.join(directory, name))
+        except ArchiveError:
+            continue  # not ours, or damaged: never deleted by retention
+        archive = os.path.join(directory, name[:-len(MANIFEST_SUFFIX)])
+        if (volume is None or manifest.volume == volume) and os.path.basename(archive) == manifest.archive:
+            found.append(StoredArchive(archive, manifest))
+    return sorted(found, key=lambda a: (a.manifest.archived_at, a.path))
+
+
+def prune_archives(directory: str, volume: str, keep: int) -> list[str]:
+    """Delete the oldest archives of ``volume`` beyond ``keep`` (archive and manifest); the deleted paths."""
+    removed = []
+    for old in stored_archives(directory, volume)[:-keep] if keep > 0 else []:
+        for victim in (old.path, manifest_path(old.path)):
+            try:
+                os.unlink(victim)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise ArchiveError("cannot delete the old archive %s: %s" % (victim, exc.strerror))
+        removed.append(old.path)
+    return removed
+
+
+def rehash(path: str) -> str:
+    """sha256 of a file as it is on disk now (retention deletes only after the new archive reads back)."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            data = handle.read(CHUNK)
+            if not data:
+                return digest.hexdigest()
+            digest.update(data)
+
+
+def ensure_directory(path: str) -> bool:
+    """Create a missing archive directory 0700 (parents too); True when it was created."""
+    if os.path.isdir(path):
+        return False
+    try:
+        os.makedirs(path, mode=0o700)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise ArchiveError("cannot create the archive directory %s: %s" % (path, exc.strerror))
+    return True
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)

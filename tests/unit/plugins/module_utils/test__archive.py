@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from ansible_collections.dockhand.containers.plugins.module_utils import _archive as A
+
+NOW = A.utc_now()
+
+
+def make_tree(root: Path) -> None:
+    (root / "dir" / "empty").mkdir(parents=True)
+    (root / "dir" / "file").write_bytes(b"hello\n")
+    os.chown(root / "dir" / "file", 1234, 5678)
+    os.chmod(root / "dir", 0o751)
+    os.utime(root / "dir" / "file", ns=(1_600_000_000_500_000_000, 1_600_000_000_500_000_000))
+    (root / "dir" / "link").symlink_to("file")
+    os.link(root / "dir" / "file", root / "hard")
+    (root / "big").write_bytes(os.urandom(3 * A.CHUNK + 17))
+    os.chmod(root, 0o700)
+
+
+def backup(root: Path, dest: Path, compression: str = "zstd") -> tuple[str, A.Manifest]:
+    listing = A.host_listing(str(root))
+    path = str(dest / A.archive_name("vol", NOW, compression))
+    with A.ArchiveWriter(path, compression) as writer:
+        A.archive_directory(str(root), writer, listing)
+        digest = writer.commit()
+    manifest = A.Manifest(volume="vol", driver="local", options={}, labels={}, created=None,
+                          archived_at=NOW.isoformat(), archive=os.path.basename(path), compression=compression,
+                          compression_level=A.DEFAULT_LEVELS[compression], archive_bytes=os.path.getsize(path),
+                          sha256=digest, files=listing.files, bytes=listing.bytes,
+                          listing_sha256=listing.digest(), data_path="fast", collection_version="0.1.0")
+    return path, manifest
+
+
+@pytest.mark.parametrize("compression", A.COMPRESSIONS)
+def test_backup_then_restore_keeps_content_modes_owners_times_links(tmp_path: Path, compression: str) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_tree(src)
+    path, manifest = backup(src, tmp_path, compression)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert not os.path.exists(path + ".partial")
+    listing = A.verify_archive(path, manifest)
+    A.extract_to_directory(path, manifest, str(out))
+    restored = A.host_listing(str(out))
+    assert restored.differences(listing) == []
+    assert restored.digest() == manifest.listing_sha256
+    assert (out / "big").read_bytes() == (src / "big").read_bytes()
+    assert os.readlink(out / "dir" / "link") == "file"
+    assert os.stat(out / "hard").st_ino == os.stat(out / "dir" / "file").st_ino
+    assert os.stat(out / "dir" / "file").st_mtime_ns == 1_600_000_000_500_000_000
+    assert (os.stat(out / "dir" / "file").st_uid, os.stat(out / "dir" / "file").st_gid) == (1234, 5678)
+    assert oct(os.stat(out).st_mode & 0o777) == "0o700"
+    assert manifest.files == 6 and manifest.bytes == 6 + 6 + 3 * A.CHUNK + 17  # a hard link counts per name
+
+
+def test_damaged_archive_is_refused_by_checksum(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    make_tree(src)
+    path, manifest = backup(src, tmp_path)
+    with open(path, "r+b") as handle:
+        handle.seek(-100, os.SEEK_END)
+        handle.write(b"x")
+    with pytest.raises(A.ArchiveError, match="sha256|zstd"):
+        A.verify_archive(path, manifest)
+
+
+def test_manifest_disagreeing_with_archive_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    make_tree(src)
+    path, manifest = backup(src, tmp_path)
+    manifest.files += 1
+    with pytest.raises(A.ArchiveError, match="holds 6 entries"):
+        A.verify_archive(path, manifest)
+
+
+def test_truncated_zstd_stream_is_reported() -> None:
+    codec = A.compressor("zstd")
+    data = b"".join(codec.feed(b"abc" * 100000) + codec.finish())
+    reader = A.decompressor("zstd")
+    assert b"".join(reader.feed(data)) == b"abc" * 100000
+    reader = A.decompressor("zstd")
+    reader.feed(data[:-5])
+    with pytest.raises(A.ArchiveError, match="truncated"):
+        reader.finish()
+
+
+@pytest.mark.parametrize("compression,level,message", [
+    ("lz4", None, "compression must be one of zstd, gzip, none"),
+    ("zstd", 25, "compression_level for zstd must be 1..19"),
+    ("gzip", 0, "compression_level for gzip must be 1..9"),
+    ("none", 3, "does not apply"),
+])
+def test_bad_compression_settings_name_the_fix(compression: str, level: Optional[int], message: str) -> None:
+    with pytest.raises(A.ArchiveError, match=message):
+        A.check_compression(compression, level)
+
+
+# Crafted archives: each is refused by the check that runs before anything is written.
+
+def crafted(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> tuple[str, A.Manifest]:
+    path = tmp_path / "evil.tar"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    manifest = A.Manifest(volume="v", driver="local", options={}, labels={}, created=None, archived_at="",
+                          archive="evil.tar", compression="none", compression_level=0,
+                          archive_bytes=path.stat().st_size, sha256=A.rehash(str(path)), files=0, bytes=0,
+                          listing_sha256="", data_path="fast", collection_version="0")
+    return str(path), manifest
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    info.mode = 0o644
+    return info
+
+
+@pytest.mark.parametrize("members,message", [
+    ([(member("./../escape"), b"x")], r"'./../escape' climbs out of the volume"),
+    ([(member("a/../../escape"), b"x")], "climbs out"),
+    ([(member("/etc/x"), b"x")], r"'/etc/x' has an absolute path"),
+    ([(member("./root", tarfile.SYMTYPE, "/"), b""), (member("./root/etc/x"), b"x")],
+     r"symlink './root' points outside the volume"),
+    ([(member("./up", tarfile.SYMTYPE, "../.."), b"")], "points outside the volume"),
+    ([(member("./d", tarfile.DIRTYPE), b""), (member("./d/in", tarfile.SYMTYPE, "../ok"), b""),
+      (member("./d/in/x"), b"x")], r"'./d/in/x' goes through the symlink 'd/in'"),
+    ([(member("./passwd", tarfile.LNKTYPE, "/etc/passwd"), b"")], "hard link './passwd' points outside"),
+    ([(member("./passwd", tarfile.LNKTYPE, "../../etc/passwd"), b"")], "points outside"),
+    ([(member("./later", tarfile.LNKTYPE, "./notyet"), b""), (member("./notyet"), b"x")],
+     "not a regular file earlier in the archive"),
+    ([(member("./dev", tarfile.CHRTYPE), b"")], "'./dev' is a character device"),
+    ([(member("./disk", tarfile.BLKTYPE), b"")], "block device"),
+    ([(member("./pipe", tarfile.FIFOTYPE), b"")], "'./pipe' is a FIFO"),
+])
+def test_crafted_archive_is_refused_naming_the_entry(
+        tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]], message: str) -> None:
+    path, manifest = crafted(tmp_path, members)
+    with pytest.raises(A.UnsafeEntry, match=message):
+        A.verify_archive(path, manifest)
+
+
+def test_links_inside_the_volume_are_accepted(tmp_path: Path) -> None:
+    path, manifest = crafted(tmp_path, [
+        (member(".", tarfile.DIRTYPE), b""), (member("./a", tarfile.DIRTYPE), b""), (member("./a/f"), b"data"),
+        (member("./a/rel", tarfile.SYMTYPE, "../a/f"), b""), (member("./a/hard", tarfile.LNKTYPE, "a/f"), b""),
+    ])
+    listing, _digest = A.scan_archive(path, "none")
+    assert listing.files == 4 and listing.bytes == 8
+    assert listing.entries["a/hard"].kind == "f"
+
+
+def test_host_listing_refuses_what_restore_would_refuse(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(A.UnsafeEntry, match="'./pipe' is a FIFO"):
+        A.host_listing(str(tmp_path))
+    os.unlink(tmp_path / "pipe")
+    (tmp_path / "out").symlink_to("/etc")
+    with pytest.raises(A.UnsafeEntry, match="points outside"):
+        A.host_listing(str(tmp_path))
+
+
+def test_failed_write_leaves_no_partial_archive(tmp_path: Path) -> None:
+    path = str(tmp_path / "x.tar.zst")
+    with pytest.raises(RuntimeError):
+        with A.ArchiveWriter(path, "zstd") as writer:
+            writer.write(b"some data")
+            raise RuntimeError("copy failed midway")
+    assert os.listdir(tmp_path) == []
+
+
+def test_full_disk_is_reported_and_cleaned(tmp_path: Path) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    writer = A.ArchiveWriter(str(tmp_path / "x.tar"), "none")
+    os.dup2(os.open("/dev/full", os.O_WRONLY), writer.fd)
+    with pytest.raises(A.ArchiveError, match="No space left"):
+        with writer:
+            for _chunk in range(64):
+                writer.write(b"x" * A.CHUNK)
+            writer.commit()
+    assert os.listdir(tmp_path) == []
+
+
+def test_manifest_round_trip_and_refusals(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    path, manifest = backup(src, tmp_path)
+    A.write_file_atomically(A.manifest_path(path), manifest.to_json().encode())
+    assert A.Manifest.load(A.manifest_path(path)) == manifest
+    with pytest.raises(A.ArchiveError, match="not a dockhand.containers volume archive manifest"):
+        A.Manifest.from_json(json.dumps({"format": "other"}), "m.json")
+    with pytest.raises(A.ArchiveError, match="format_version 9"):
+        A.Manifest.from_json(json.dumps({"format": A.FORMAT, "format_version": 9}), "m.json")
+    with pytest.raises(A.ArchiveError, match="lacks"):
+        A.Manifest.from_json(json.dumps({"format": A.FORMAT, "format_version": 1}), "m.json")
+
+
+def test_retention_deletes_oldest_of_that_volume_only(tmp_path: Path) -> None:
+    def store(volume: str, stamp: str) -> str:
+        path = tmp_path / ("%s-%s.tar" % (volume, stamp))
+        path.write_bytes(b"")
+        manifest = dict(json.loads(A.Manifest(
+            volume=volume, driver="local", options={}, labels={}, created=None, archived_at=stamp,
+            archive=path.name, compression="none", compression_level=0, archive_bytes=0, sha256="0" * 64, files=0,
+            bytes=0, listing_sha256="", data_path="fast", collection_version="0").to_json()))
+        (tmp_path / (path.name + ".json")).write_text(json.dumps(manifest))
+        return str(path)
+
+    old, mid, new = store("a", "1"), store("a", "2"), store("a", "3")
+    other = store("b", "0")
+    assert A.prune_archives(str(tmp_path), "a", 2) == [old]
+    assert not os.path.exists(old) and not os.path.exists(old + ".json")
+    assert [s.path for s in A.stored_archives(str(tmp_path), "a")] == [mid, new]
+    assert os.path.exists(other)
+
+
+def test_archive_name_is_safe_and_sortable() -> None:
+    name = A.archive_name("my/vol", NOW, "gzip")
+    assert name.startswith("my_vol-") and name.endswith(".tar.gz")
+    assert A.compression_of(name) == "gzip"
+
+
+@pytest.mark.parametrize("base,target,inside", [
+    (".", "a/b", True), ("d", "../x", True), ("d/e", "../../x", True), ("d", "../../x", False),
+    (".", "..", False), (".", "/", False), ("d", "s/..", False), ("d", "./f", True),
+])
+def test_symlink_targets_are_judged_without_following_links(base: str, target: str, inside: bool) -> None:
+    assert A._inside(base, target) is inside  # pylint: disable=protected-access
