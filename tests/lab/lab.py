@@ -52,6 +52,10 @@ GATEWAY = "172.30.213.1"
 REGISTRY_PORT = 5443
 REGISTRY = f"{GATEWAY}:{REGISTRY_PORT}"
 REGISTRY_USER = "dockhand"
+# A second docker-registry over the same storage, read-only, plain HTTP and without auth: the nodes' engines list it
+# in insecure-registries, the outer engine does not (an ordinary insecure registry, same images and digests).
+PLAIN_REGISTRY_PORT = 5080
+PLAIN_REGISTRY = f"{GATEWAY}:{PLAIN_REGISTRY_PORT}"
 OUTER_CERTS_D = Path("/etc/docker/certs.d") / REGISTRY
 APP_REPO = f"{REGISTRY}/dockhand/app"
 TOOL_REPO = f"{REGISTRY}/dockhand/tool"
@@ -59,7 +63,10 @@ NODE_COUNT = 3
 NODE_BASE_IMAGE = "dockhand-lab/node-base:bookworm"
 NODE_IMAGE = "dockhand-lab/node:bookworm"
 NODE_DOCKER_SDK = "docker==7.1.0"
-DEBOOTSTRAP_PACKAGES = "python3,docker.io,iproute2,procps,openssh-server,ca-certificates"
+# node3 runs Debian's python3-docker (5.0.3 in bookworm), the others the pip SDK above, so both stay supported.
+DEBIAN_SDK_NODES = ("node3",)
+DEBIAN_SDK_VERSION = "5.0.3"
+DEBOOTSTRAP_PACKAGES = "python3,python3-docker,docker.io,iproute2,procps,openssh-server,ca-certificates"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 HAPROXY_FRONTEND_PORT = 18080
 CACHE_DIR = Path.home() / ".cache" / "dockhand-lab"
@@ -185,6 +192,16 @@ def port_listening(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def node_sdk(name: str) -> str:
+    """Which Docker SDK for Python the node's /usr/bin/python3 imports: ``debian`` (python3-docker) or ``pip``."""
+    return "debian" if name in DEBIAN_SDK_NODES else "pip"
+
+
+def node_sdk_version(name: str) -> str:
+    """The Docker SDK version the node's python3 must report."""
+    return DEBIAN_SDK_VERSION if node_sdk(name) == "debian" else NODE_DOCKER_SDK.split("==")[1]
+
+
 def node_ip(index: int) -> str:
     return f"172.30.213.{10 + index}"
 
@@ -241,6 +258,14 @@ class Paths:
     @property
     def registry_pidfile(self) -> Path:
         return self.registry_dir / "registry.pid"
+
+    @property
+    def plain_registry_config(self) -> Path:
+        return self.registry_dir / "plain.yml"
+
+    @property
+    def plain_registry_pidfile(self) -> Path:
+        return self.registry_dir / "plain.pid"
 
     @property
     def registry_password(self) -> Path:
@@ -506,27 +531,62 @@ class Lab:
         htpasswd = p.registry_dir / "htpasswd"
         if not _htpasswd_matches(htpasswd, REGISTRY_USER, password):
             write_if_changed(htpasswd, run(["htpasswd", "-Bbn", REGISTRY_USER, password]), 0o600)
-        config_changed = write_if_changed(p.registry_config, self._registry_config(htpasswd), 0o600)
+        tls_text = self._run_registry(p.registry_config, self._registry_config(htpasswd), p.registry_pidfile,
+                                      p.registry_dir / "registry.log", f"https://{REGISTRY}/v2/ to answer 401",
+                                      self._registry_answers)  # fmt: skip
+        plain_text = self._run_registry(p.plain_registry_config, self._plain_registry_config(), p.plain_registry_pidfile,
+                                        p.registry_dir / "plain.log", f"http://{PLAIN_REGISTRY}/v2/ to answer 200",
+                                        self._plain_registry_answers)  # fmt: skip
+        made = [text for text, started in (tls_text, plain_text) if started]
+        if made:
+            note.make("; ".join(made))
+        else:
+            note.reuse(f"{tls_text[0]}, {plain_text[0]}")
+        return password
 
-        pid = our_pid(p.registry_pidfile, str(p.registry_config))
-        if pid is not None and not config_changed and self._registry_answers():
-            note.reuse(f"{REGISTRY} (pid {pid})")
-            return password
-        for stale in {pid, *pids_naming(str(p.registry_config))} - {None}:
+    def _run_registry(self, config: Path, text: str, pidfile: Path, log_path: Path, what: str,
+                      answers: Callable[[], bool]) -> tuple[str, bool]:
+        """Keep one docker-registry process serving ``config``; (description, whether it was (re)started)."""
+        config_changed = write_if_changed(config, text, 0o600)
+        addr = yaml.safe_load(text)["http"]["addr"]
+        pid = our_pid(pidfile, str(config))
+        if pid is not None and not config_changed and answers():
+            return f"{addr} (pid {pid})", False
+        for stale in {pid, *pids_naming(str(config))} - {None}:
             assert stale is not None
             stop_process(stale)
-        log = (p.registry_dir / "registry.log").open("ab")
-        proc = subprocess.Popen(
-            ["docker-registry", "serve", str(p.registry_config)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        p.registry_pidfile.write_text(f"{proc.pid}\n")
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                ["docker-registry", "serve", str(config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        pidfile.write_text(f"{proc.pid}\n")
         try:
-            wait_for(f"the registry at https://{REGISTRY}/v2/ to answer 401", self._registry_answers, 30)
+            wait_for(f"the registry at {what}", answers, 30)
         except LabError as exc:
-            raise LabError(f"{exc}; see {p.registry_dir / 'registry.log'}") from exc
-        note.make(f"started docker-registry on {REGISTRY} (pid {proc.pid})")
-        return password
+            raise LabError(f"{exc}; see {log_path}") from exc
+        return f"started docker-registry on {addr} (pid {proc.pid})", True
+
+    def _plain_registry_config(self) -> str:
+        """Plain HTTP, no auth, read-only over the TLS registry's storage: the same images and digests."""
+        config = {
+            "version": 0.1,
+            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.paths.registry_dir / "data")},
+                "maintenance": {"readonly": {"enabled": True}, "uploadpurging": {"enabled": False}},
+            },
+            "http": {"addr": PLAIN_REGISTRY, "secret": (self.paths.registry_dir / "http-secret").read_text().strip()},
+        }
+        text: str = yaml.safe_dump(config, sort_keys=False)
+        return text
+
+    def _plain_registry_answers(self) -> bool:
+        try:
+            response = requests.get(f"http://{PLAIN_REGISTRY}/v2/", timeout=2, proxies={"http": "", "https": ""})
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
 
     def _registry_config(self, htpasswd: Path) -> str:
         p = self.paths
@@ -714,7 +774,7 @@ class Lab:
         shutil.rmtree(context, ignore_errors=True)
         shutil.copytree(IMAGES_DIR / "node", context)
         run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-             "--target", str(context / "dist-packages"), NODE_DOCKER_SDK])  # fmt: skip
+             "--target", str(context / "pip-sdk"), NODE_DOCKER_SDK])  # fmt: skip
         try:
             image, _build_log = self.client.images.build(
                 path=str(context), tag=NODE_IMAGE, labels={**LABELS, f"{LABEL}.recipe": recipe},
@@ -782,6 +842,7 @@ class Lab:
             ssh_port=2220 + index,
             app_port=18080 + index,
             docker_socket=self.paths.node_dir(name) / "docker.sock",
+            sdk=node_sdk(name),
         )
 
     def _write_node_files(self, nodes: list[Node], password: str) -> None:
@@ -799,7 +860,8 @@ class Lab:
         directory = self.paths.node_dir(node.name)
         files = [(directory / f).read_bytes() for f in ("ca.crt", "docker-config.json", "authorized_keys")]
         return sha256_of(image_id.encode(), node.ip.encode(), str(node.ssh_port).encode(), str(node.app_port).encode(),
-                         str(directory).encode(), *files)[:16]  # fmt: skip
+                         str(directory).encode(), PLAIN_REGISTRY.encode(), node_sdk(node.name).encode(),
+                         *files)[:16]  # fmt: skip
 
     def _node_current(self, node: Node, config: str) -> bool:
         try:
@@ -831,7 +893,11 @@ class Lab:
             image=image_id,
             name=node.container,
             hostname=node.name,
-            environment={"DOCKHAND_LAB_REGISTRY": REGISTRY},
+            environment={
+                "DOCKHAND_LAB_REGISTRY": REGISTRY,
+                "DOCKHAND_LAB_INSECURE_REGISTRY": PLAIN_REGISTRY,
+                "DOCKHAND_LAB_SDK": node_sdk(node.name),
+            },
             labels={**LABELS, f"{LABEL}.node": node.name, f"{LABEL}.config": config},
             ports=[22, 8080],
             host_config=host_config,
@@ -880,7 +946,7 @@ class Lab:
             proc = subprocess.run(probe, capture_output=True, text=True, timeout=15, check=False)
         except subprocess.TimeoutExpired:
             return False
-        return proc.returncode == 0 and proc.stdout.strip() == NODE_DOCKER_SDK.split("==")[1]
+        return proc.returncode == 0 and proc.stdout.strip() == node_sdk_version(node.name)
 
     # ------------------------------------------------------------------ haproxy
 
@@ -948,6 +1014,7 @@ backend app
             inventory=p.inventory,
             deploy_vars=p.deploy_vars,
             registry=REGISTRY,
+            plain_registry=PLAIN_REGISTRY,
             registry_username=REGISTRY_USER,
             registry_password=password,
             ca_cert=p.ca_cert,
@@ -973,6 +1040,7 @@ backend app
                 "ansible_ssh_pipelining": True,
                 "dockhand_lab_app_port": node.app_port,
                 "dockhand_lab_docker_socket": str(node.docker_socket),
+                "dockhand_lab_sdk": node.sdk,
             }
             for node in state.nodes
         }
@@ -980,6 +1048,7 @@ backend app
             "all": {
                 "vars": {
                     "dockhand_lab_registry": state.registry,
+                    "dockhand_lab_plain_registry": state.plain_registry,
                     "dockhand_lab_registry_username": state.registry_username,
                     "dockhand_lab_registry_password": state.registry_password,
                     "dockhand_lab_images": {tag: vars(info) for tag, info in state.images.items()},
@@ -1029,6 +1098,9 @@ backend app
         line(bool(nets), f"network {NETWORK}" + (f" {SUBNET}" if nets else ": missing"))
         reg_pid = our_pid(self.paths.registry_pidfile, str(self.paths.registry_config))
         line(reg_pid is not None and self._registry_answers(), f"registry https://{REGISTRY} (pid {reg_pid})")
+        plain_pid = our_pid(self.paths.plain_registry_pidfile, str(self.paths.plain_registry_config))
+        line(plain_pid is not None and self._plain_registry_answers(),
+             f"registry http://{PLAIN_REGISTRY} (plain HTTP, read-only; pid {plain_pid})")
         if state:
             session = self._registry_session(state.registry_password)
             for tag, info in sorted(state.images.items()):
@@ -1087,6 +1159,7 @@ backend app
         for config, pidfile, what in (
             (self.paths.haproxy_config, self.paths.haproxy_pidfile, "haproxy"),
             (self.paths.registry_config, self.paths.registry_pidfile, "docker-registry"),
+            (self.paths.plain_registry_config, self.paths.plain_registry_pidfile, "docker-registry (plain HTTP)"),
         ):
             pids = {our_pid(pidfile, str(config)), *pids_naming(str(config))} - {None}
             for pid in pids:

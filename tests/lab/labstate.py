@@ -64,6 +64,7 @@ class Node:
     ssh_port: int
     app_port: int
     docker_socket: Path
+    sdk: str = "pip"  # the Docker SDK the node's python3 imports: "pip" (7.x) or "debian" (python3-docker 5.0.3)
 
     @property
     def docker_host(self) -> str:
@@ -84,6 +85,7 @@ class Node:
             ssh_port=int(data["ssh_port"]),
             app_port=int(data["app_port"]),
             docker_socket=Path(data["docker_socket"]),
+            sdk=data.get("sdk", "pip"),
         )
 
 
@@ -98,6 +100,7 @@ class LabState:
     inventory: Path
     deploy_vars: Path
     registry: str
+    plain_registry: str
     registry_username: str
     registry_password: str
     ca_cert: Path
@@ -131,6 +134,7 @@ class LabState:
             inventory=Path(data["inventory"]),
             deploy_vars=Path(data["deploy_vars"]),
             registry=data["registry"],
+            plain_registry=data.get("plain_registry", ""),
             registry_username=data["registry_username"],
             registry_password=data["registry_password"],
             ca_cert=Path(data["ca_cert"]),

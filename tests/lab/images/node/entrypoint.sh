@@ -12,6 +12,15 @@ install -D -m 0600 /lab/docker-config.json /root/.docker/config.json
 install -d -m 0700 /root/.ssh
 install -m 0600 /lab/authorized_keys /root/.ssh/authorized_keys
 
+# DOCKHAND_LAB_SDK=pip: the pip-installed Docker SDK 7.x comes before Debian's python3-docker (5.0.3) on python3's path;
+# debian: only Debian's package is there.
+pth=/usr/local/lib/python3.11/dist-packages/dockhand-lab-pip-sdk.pth
+if [ "${DOCKHAND_LAB_SDK:-pip}" = pip ]; then
+    echo /opt/dockhand-lab/pip-sdk >"${pth}"
+else
+    rm -f "${pth}"
+fi
+
 # Host keys are made per node on first start (the image has none, so nodes don't share them).
 ssh-keygen -A >/dev/null
 install -d -m 0755 /run/sshd
@@ -27,7 +36,9 @@ plugin_pid=$!
 rm -f /lab/docker.sock /var/run/docker.sock /var/run/docker.pid
 # vfs: overlayfs cannot nest on the outer fuse-overlayfs. --iptables=false: the node needs no NAT rules;
 # published ports work through docker-proxy.
-dockerd --storage-driver=vfs --iptables=false \
+insecure=()
+[ -n "${DOCKHAND_LAB_INSECURE_REGISTRY:-}" ] && insecure=(--insecure-registry "${DOCKHAND_LAB_INSECURE_REGISTRY}")
+dockerd --storage-driver=vfs --iptables=false "${insecure[@]}" \
     -H unix:///var/run/docker.sock -H unix:///lab/docker.sock >>/var/log/dockerd.log 2>&1 &
 dockerd_pid=$!
 
