@@ -54,5 +54,5 @@ options:
     type: int
     default: 60
 requirements:
-  - Docker SDK for Python >= 7.0.0 on the managed host (C(pip install docker)).
+  - Docker SDK for Python >= 5.0.3 on the managed host (Debian's and Ubuntu's C(python3-docker), or C(pip install docker)).
 """

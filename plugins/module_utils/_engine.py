@@ -21,7 +21,8 @@ try:
 except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
-MIN_SDK = (7, 0)
+# The oldest SDK the lab runs (Debian 12's python3-docker on node3); 5.0 has every APIClient call used here.
+MIN_SDK = (5, 0)
 T = TypeVar("T")
 
 
@@ -62,11 +63,12 @@ class Engine:
     @classmethod
     def from_module(cls, module: AnsibleModule) -> "Engine":
         if DOCKER_IMPORT_ERROR is not None:
-            module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python >= 7.0.0)"),
+            module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python >= 5.0.3)"),
                              exception=DOCKER_IMPORT_ERROR)
         if _sdk_version() < MIN_SDK:
-            module.fail_json(msg="the Docker SDK for Python on this host is %s; dockhand.containers needs >= 7.0.0 "
-                                 "(pip install 'docker>=7')" % docker.__version__)
+            module.fail_json(msg="the Docker SDK for Python on this host is %s; dockhand.containers needs >= 5.0.3 "
+                                 "(Debian 12/Ubuntu 22.04: apt install python3-docker; elsewhere pip install docker)"
+                                 % docker.__version__)
         params = ConnectionParams.from_params(module.params)
         problems = params.problems()
         if problems:
