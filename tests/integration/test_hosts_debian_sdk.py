@@ -66,8 +66,8 @@ def clean(engine: Any) -> Iterator[None]:
     remove_service_objects(engine, NAME)
 
 
-def test_modules_run_with_debians_sdk_5_0_3(lab: LabState, node: Node, engine: Any, run_playbook: RunPlaybook,
-                                           clean: None) -> None:
+def test_modules_run_with_debians_sdk_5_0_3(
+        lab: LabState, node: Node, engine: Any, run_playbook: RunPlaybook, clean: None) -> None:
     version = node_sdk_version(lab, node)
     assert version.startswith("5.0.3 /usr/lib/python3/dist-packages/docker/"), version  # Debian's, not pip's
     v1 = lab.images["v1"]
