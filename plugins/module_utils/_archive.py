@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, Iterable, Iterator, Optional, Union
 
 FORMAT = "dockhand.containers/volume-archive"
+COLLECTION_VERSION = "0.1.0"  # galaxy.yml's version (a unit test holds them equal), recorded in each manifest
 FORMAT_VERSION = 1
 COMPRESSIONS = ("zstd", "gzip", "none")
 SUFFIXES = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}
@@ -724,14 +725,19 @@ def archive_stream(chunks: Iterable[bytes], writer: ArchiveWriter) -> Listing:
 
     The stream is checked with the safety rule as it passes; the bytes are written as they came.
     """
-    tee = _TeeReader(iter(chunks), writer.write)
+    return stream_listing(chunks, writer.write)
+
+
+def stream_listing(chunks: Iterable[bytes], sink: Optional[Callable[[bytes], Any]] = None) -> Listing:
+    """The listing of a tar stream (safety rule applied), passing its bytes to ``sink`` if given."""
+    tee = _TeeReader(iter(chunks), sink)
     check = SafetyCheck()
     try:
         with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
             for member in tar:
                 check.add_member(member)
     except tarfile.TarError as exc:
-        raise ArchiveError("the Engine's tar stream is unreadable: %s" % exc)
+        raise ArchiveError("the tar stream is unreadable: %s" % exc)
     tee.drain()
     return check.listing
 
@@ -770,6 +776,46 @@ class _TeeReader:
         while not self.done and self._more():
             self.buffer.clear()
         self.buffer.clear()
+
+
+class _Collector:
+    """A write-only file object whose writes are picked up in batches (tarfile writes into it)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def relocated_stream(chunks: Iterable[bytes], directory: str) -> Iterator[bytes]:
+    """The tar stream with every entry moved under ``directory`` (``./a`` -> ``directory/a``, ``.`` -> ``directory``).
+
+    The Engine's archive API applies no entry to the directory it extracts into, so the volume root's mode, owner
+    and mtime would be lost; extracted one level up, the root is an entry like any other.
+    """
+    source = _TeeReader(iter(chunks))
+    out = _Collector()
+    try:
+        with tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+                              bufsize=CHUNK) as new:
+                for member in tar:
+                    path = normalize_name(member.name)
+                    member.name = directory if path == "." else directory + "/" + path
+                    if member.islnk():
+                        member.linkname = directory + "/" + normalize_name(member.linkname)
+                    new.addfile(member, tar.extractfile(member) if member.isreg() else None)
+                    yield out.take()
+    except tarfile.TarError as exc:
+        raise ArchiveError("the tar stream is unreadable: %s" % exc)
+    yield out.take()
 
 
 class ArchiveReader:

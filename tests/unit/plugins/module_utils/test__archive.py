@@ -241,3 +241,8 @@ def test_archive_name_is_safe_and_sortable() -> None:
 ])
 def test_symlink_targets_are_judged_without_following_links(base: str, target: str, inside: bool) -> None:
     assert A._inside(base, target) is inside  # pylint: disable=protected-access
+
+
+def test_recorded_collection_version_is_galaxy_version() -> None:
+    galaxy = (Path(__file__).resolve().parents[4] / "galaxy.yml").read_text()
+    assert "\nversion: %s\n" % A.COLLECTION_VERSION in galaxy
