@@ -875,7 +875,7 @@ def verify_archive(path: str, manifest: Manifest) -> Listing:
             raise
     if digest != manifest.sha256:
         raise ArchiveError("archive %s has sha256 %s but its manifest says %s: the file is damaged or not the one "
-                           "the manifest describes; nothing was restored" % (path, digest, manifest.sha256))
+                           "the manifest describes" % (path, digest, manifest.sha256))
     if listing.files != manifest.files or listing.digest() != manifest.listing_sha256:
         raise ArchiveError("archive %s holds %d entries (listing %s) but its manifest says %d (listing %s)"
                            % (path, listing.files, listing.digest()[:12], manifest.files,

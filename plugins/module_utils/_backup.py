@@ -370,9 +370,12 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
     problems = req.problems()
     if problems:
         raise BackupError("; ".join(problems))
-    manifest = Manifest.load(manifest_path(req.path))
     # Checksum, manifest agreement and the safety rule, before the Engine is even asked about the volume.
-    archived = verify_archive(req.path, manifest)
+    try:
+        manifest = Manifest.load(manifest_path(req.path))
+        archived = verify_archive(req.path, manifest)
+    except ArchiveError as exc:
+        raise BackupError("%s; nothing was written" % exc)
     name = req.volume or manifest.volume
     spec = VolumeSpec.from_params(dict(
         name=name, driver=req.driver or manifest.driver,
