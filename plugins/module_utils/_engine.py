@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -121,10 +121,10 @@ class Engine:
     def stop(self, container_id: str, timeout: int) -> None:
         self.call("stopping container %s" % container_id[:12], self.api.stop, container_id, timeout=timeout)
 
-    def remove(self, container_id: str) -> None:
-        # v=False: anonymous volumes are left alone too; named volumes are never removed here.
+    def remove(self, container_id: str, anonymous_volumes: bool = False) -> None:
+        # Named volumes are never removed here; anonymous ones only when asked (a helper container's).
         self.call("removing container %s" % container_id[:12], self.api.remove_container, container_id,
-                  force=True, v=False)
+                  force=True, v=anonymous_volumes)
 
     def rename(self, container_id: str, name: str) -> None:
         self.call("renaming container %s to %s" % (container_id[:12], name), self.api.rename, container_id, name)
@@ -177,6 +177,15 @@ class Engine:
     def image(self, ref: str) -> Optional[dict[str, Any]]:
         return self.inspect("image", self.api.inspect_image, ref)
 
+    def images(self) -> list[dict[str, Any]]:
+        return list(self.call("listing images", self.api.images))
+
+    def archive(self, container_id: str, path: str) -> Iterable[bytes]:
+        """A tar stream of ``path`` in the container (also when it is not running: its volumes are mounted)."""
+        found: tuple[Iterable[bytes], dict[str, Any]] = self.call(
+            "reading %s from container %s" % (path, container_id[:12]), self.api.get_archive, container_id, path)
+        return found[0]
+
     def pull(self, ref: str, auth: Optional[dict[str, str]] = None) -> dict[str, Any]:
         """Pull ``ref`` (normally repo@sha256:...); credentials default to the host's docker config."""
         stream = self.call("pulling %s" % ref, self.api.pull, ref, stream=True, decode=True, auth_config=auth)
@@ -203,6 +212,10 @@ class Engine:
     def volumes(self, filters: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
         found = self.call("listing volumes", self.api.volumes, filters=filters)
         return list((found or {}).get("Volumes") or [])
+
+    def containers_summary(self) -> list[dict[str, Any]]:
+        """Summaries (not inspects) of every container, running or not; they include ``Mounts``."""
+        return list(self.call("listing containers", self.api.containers, all=True))
 
     def containers_using_volume(self, name: str) -> list[dict[str, Any]]:
         """Summaries (not inspects) of every container, running or not, that mounts the volume."""

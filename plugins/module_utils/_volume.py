@@ -9,12 +9,15 @@ options differ is refused, not recreated, and removal checks who uses it and whe
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
 import struct
+import tarfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ._engine import Engine, EngineError
 
@@ -120,10 +123,13 @@ def _local_option_problems(options: dict[str, str]) -> list[str]:
 
 def volume_users(engine: Engine, name: str) -> list[dict[str, Any]]:
     """The containers that mount the volume, running or stopped: ``name``, ``id``, ``running``; sorted by name."""
-    users = [dict(name=(c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/"), id=c["Id"],
-                  running=c.get("State") == "running")
-             for c in engine.containers_using_volume(name)]
+    users = [_user(c) for c in engine.containers_using_volume(name)]
     return sorted(users, key=lambda user: user["name"])
+
+
+def _user(container: dict[str, Any]) -> dict[str, Any]:
+    return dict(name=(container.get("Names") or ["/" + container["Id"][:12]])[0].lstrip("/"), id=container["Id"],
+                running=container.get("State") == "running")
 
 
 def engine_root(engine: Engine) -> Optional[str]:
@@ -253,3 +259,283 @@ def create_missing_volumes(engine: Engine, specs: Iterable[VolumeSpec]) -> list[
             create_volume(engine, spec)
             created.append(spec.name)
     return created
+
+
+# --------------------------------------------------------------------------------------------- helper containers
+
+HELPER_LABEL = "dockhand.containers.helper"
+HELPER_MOUNT = "/volume"
+
+
+def pick_helper_image(engine: Engine, wanted: Optional[str] = None) -> Optional[str]:
+    """An image already on the host for a helper container (which is created, never started): ``wanted`` or the
+    smallest one; None when the host has no image at all. Nothing is pulled."""
+    if wanted:
+        if engine.image(wanted) is None:
+            raise VolumeError("helper_image %s is not on the Docker host; pull it there first (any small image will "
+                              "do: the helper container is never started)" % wanted)
+        return wanted
+    images = [i for i in engine.images() if i.get("Id")]
+    if not images:
+        return None
+    return str(min(images, key=lambda i: int(i.get("Size") or 0))["Id"])
+
+
+@contextmanager
+def helper_container(engine: Engine, volume: str, image: str, read_only: bool = True) -> Iterator[str]:
+    """A created (never started) container that mounts ``volume`` at :data:`HELPER_MOUNT`; removed on exit.
+
+    The Engine mounts a container's volumes for its archive API even when it is not running, so the container's id
+    reads (``get_archive``) and writes (``put_archive``) the data of any driver, through the Engine.
+    """
+    name = "dockhand-volume-helper-%s-%s" % (volume, os.urandom(3).hex())
+    host_config = engine.host_config(mounts=[{"Type": "volume", "Source": volume, "Target": HELPER_MOUNT,
+                                              "ReadOnly": read_only}], network_mode="none")
+    container_id = engine.create_container(name, image, dict(command=["dockhand-volume-helper"], entrypoint=[],
+                                                             labels={HELPER_LABEL: volume}, network_disabled=True),
+                                           host_config, None)
+    try:
+        yield container_id
+    finally:
+        # v=True: anonymous volumes the image may declare go with it; named volumes never do.
+        engine.remove(container_id, anonymous_volumes=True)
+
+
+def probe_is_empty(engine: Engine, volume: str, image: str) -> bool:
+    """Whether the volume holds no entry, read through the Engine (a helper container): for any driver."""
+    with helper_container(engine, volume, image) as container_id:
+        stream = engine.archive(container_id, HELPER_MOUNT)
+        root = HELPER_MOUNT.strip("/")
+        try:
+            with tarfile.open(fileobj=_ChunkReader(stream), mode="r|") as archive:
+                for member in archive:  # the first entry is the mount point itself
+                    if member.name.rstrip("/") != root:
+                        return False
+            return True
+        finally:
+            closer = getattr(stream, "close", None)
+            if closer is not None:
+                closer()
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object over an iterator of byte chunks (the Engine's archive stream), read only as far as needed."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = iter(chunks)
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            try:
+                self.pending = next(self.chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+
+def verify_mount(engine: Engine, spec: VolumeSpec, helper_image: Optional[str] = None) -> Optional[str]:
+    """Mount a just-created local volume with a mount ``type`` once (the Engine only mounts at first use); if that
+    fails, remove the volume again and raise with the Engine's reason. Returns a warning when it cannot be checked."""
+    image = pick_helper_image(engine, helper_image)
+    if image is None:
+        return ("volume %s: not mounted to check it (the host has no image for a helper container): its options are "
+                "only tried when a container first uses it" % spec.name)
+    try:
+        with helper_container(engine, spec.name, image) as container_id:
+            for _chunk in engine.archive(container_id, HELPER_MOUNT):
+                break
+    except EngineError as exc:
+        engine.remove_volume(spec.name)
+        raise VolumeError("volume %s: the Engine cannot mount it with driver_options %s, so it was removed again "
+                          "(nothing is left): %s; check the server, share or device and that the Docker host can mount "
+                          "type %s" % (spec.name, spec.driver_options, exc, spec.driver_options.get("type")))
+    return None
+
+
+def is_empty(engine: Engine, volume: dict[str, Any], helper_image: Optional[str] = None) -> Optional[bool]:
+    """Empty or not: looked at on the host when the data is there, else through a helper container; None when
+    neither is possible (no image on the host for a helper)."""
+    known = volume_is_empty(engine, volume)
+    if known is not None:
+        return known
+    image = pick_helper_image(engine, helper_image)
+    return None if image is None else probe_is_empty(engine, volume["Name"], image)
+
+
+# --------------------------------------------------------------------------------------------- facts and converge
+
+
+def describe_volume(engine: Engine, volume: dict[str, Any], stats: bool = True,
+                    users: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
+    """What ``volume`` and ``volume_info`` return for one volume (``bytes``/``files`` None when not visible here)."""
+    path = data_path_on_host(engine, volume)
+    size, files = volume_stats(path) if (stats and path) else (None, None)
+    return dict(
+        name=volume["Name"], driver=volume.get("Driver"), driver_options=volume.get("Options") or {},
+        labels=volume.get("Labels") or {}, mountpoint=volume.get("Mountpoint"), scope=volume.get("Scope"),
+        created_at=volume.get("CreatedAt"), data_on_host=path is not None, bytes=size, files=files,
+        users=volume_users(engine, volume["Name"]) if users is None else users,
+    )
+
+
+def list_volumes(engine: Engine, names: Iterable[str] = (), labels: Iterable[str] = (), driver: Optional[str] = None,
+                 stats: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    """(described volumes sorted by name, asked-for names that do not exist); filters as ``docker volume ls``."""
+    wanted = list(names)
+    filters: dict[str, Any] = {}
+    if labels:
+        filters["label"] = list(labels)
+    if driver:
+        filters["driver"] = driver
+    found = {v["Name"]: v for v in engine.volumes(filters or None)}
+    if wanted:
+        found = {name: found[name] for name in wanted if name in found}
+    users = _users_by_volume(engine)
+    described = [describe_volume(engine, found[name], stats, users.get(name, [])) for name in sorted(found)]
+    return described, [name for name in wanted if name not in found]
+
+
+def _users_by_volume(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    """Every container's named-volume mounts at once (one API call instead of one per volume)."""
+    users: dict[str, list[dict[str, Any]]] = {}
+    for container in engine.containers_summary():
+        user = _user(container)
+        for mount in container.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                users.setdefault(mount["Name"], []).append(user)
+    return {name: sorted(found, key=lambda u: u["name"]) for name, found in users.items()}
+
+
+@dataclass
+class VolumeResult:
+    name: str
+    changed: bool = False
+    actions: list[str] = field(default_factory=list)
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    volume: Optional[dict[str, Any]] = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self, diff: bool) -> dict[str, Any]:
+        result: dict[str, Any] = dict(changed=self.changed, actions=self.actions, volume=self.volume)
+        if diff:
+            result["diff"] = dict(before=self.before, after=self.after)
+        return result
+
+
+Migrate = Callable[[Engine, VolumeSpec, dict[str, Any]], list[str]]
+
+
+def _settings(volume: Optional[dict[str, Any]]) -> dict[str, Any]:
+    if volume is None:
+        return {}
+    return dict(name=volume["Name"], driver=volume.get("Driver"), driver_options=volume.get("Options") or {},
+                labels=volume.get("Labels") or {})
+
+
+def _users_text(users: list[dict[str, Any]]) -> str:
+    return ", ".join("%s (%s)" % (u["name"], "running" if u["running"] else "stopped") for u in users)
+
+
+def converge_volume(engine: Engine, spec: VolumeSpec, *, state: str = "present", force: bool = False,
+                    recreate: str = "never", helper_image: Optional[str] = None, check_mode: bool = False,
+                    migrate: Optional[Migrate] = None) -> VolumeResult:
+    """Make the volume present (created, never recreated unless ``recreate=migrate``) or absent (refused when used,
+    or when it holds data and not ``force``). Every refusal happens before anything changes."""
+    current = engine.volume(spec.name)
+    result = VolumeResult(name=spec.name, before=_settings(current))
+    if state == "absent":
+        if current is not None:
+            _check_removable(engine, current, force, helper_image)
+            result.actions.append("remove")
+            if not check_mode:
+                engine.remove_volume(spec.name)
+        result.changed = bool(result.actions)
+        return result
+    result.after = spec.as_dict()
+    if current is None:
+        result.actions.append("create")
+        if not check_mode:
+            current = create_volume(engine, spec)
+            if spec.driver == LOCAL and spec.driver_options.get("type"):
+                warning = verify_mount(engine, spec, helper_image)
+                result.warnings.extend([warning] if warning else [])
+    else:
+        differences = spec.differences(current)
+        if differences:
+            if recreate != "migrate":
+                raise VolumeError(
+                    "volume %s exists with other settings (%s) and the Engine cannot change them in place; a volume "
+                    "that may hold data is never recreated silently: set recreate: migrate to back it up, recreate it "
+                    "and restore the data (verified), or keep the current settings" % (spec.name, "; ".join(differences)))
+            users = volume_users(engine, spec.name)
+            if users:
+                raise VolumeError("volume %s: recreate: migrate needs the volume unused, but containers %s use it; "
+                                  "remove them first (a service redeploy recreates them)" % (spec.name, _users_text(users)))
+            if migrate is None:
+                raise VolumeError("volume %s: recreate: migrate is not available in this version of "
+                                  "dockhand.containers (it needs volume backup/restore); nothing was changed"
+                                  % spec.name)
+            result.actions.append("migrate")
+            if not check_mode:
+                result.warnings.extend(migrate(engine, spec, current))
+                current = engine.volume(spec.name)
+    result.changed = bool(result.actions)
+    if current is not None:
+        result.volume = describe_volume(engine, current)
+    elif check_mode:
+        result.volume = dict(spec.as_dict(), users=[])
+    return result
+
+
+def _check_removable(engine: Engine, volume: dict[str, Any], force: bool, helper_image: Optional[str]) -> None:
+    name = volume["Name"]
+    users = volume_users(engine, name)
+    if users:
+        raise VolumeError("volume %s is used by %s: remove those containers first (force does not override this; "
+                          "the volume was left as it is)" % (name, _users_text(users)))
+    if force:
+        return
+    empty = is_empty(engine, volume, helper_image)
+    if empty is None:
+        raise VolumeError("volume %s: cannot tell whether it holds data (driver %s keeps it where this host cannot "
+                          "look, and the host has no image for a helper container): set helper_image, or force: true "
+                          "to delete it whatever it holds" % (name, volume.get("Driver")))
+    if not empty:
+        path = data_path_on_host(engine, volume)
+        detail = ""
+        if path:
+            size, files = volume_stats(path)
+            detail = " (%d files, %d bytes)" % (files, size)
+        raise VolumeError("volume %s holds data%s: back it up first (dockhand.containers.volume_backup) and set "
+                          "force: true to delete it; the volume was left as it is" % (name, detail))
+
+
+def volume_argument_spec() -> dict[str, Any]:
+    """The ``volume`` module's own options (the connection options come from ``_connection``)."""
+    return dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        driver=dict(type="str", default=LOCAL),
+        driver_options=dict(type="dict", default={}),
+        labels=dict(type="dict", default={}),
+        force=dict(type="bool", default=False),
+        recreate=dict(type="str", default="never", choices=["never", "migrate"]),
+        helper_image=dict(type="str"),
+    )
+
+
+def volume_info_argument_spec() -> dict[str, Any]:
+    return dict(
+        name=dict(type="list", elements="str", default=[]),
+        labels=dict(type="list", elements="str", default=[]),
+        driver=dict(type="str"),
+        stats=dict(type="bool", default=True),
+    )
