@@ -104,8 +104,8 @@ def test_local_create_check_mode_diff_idempotence_and_labels(vols: Volumes) -> N
     args = dict(name=name, labels={"backup": "nightly", "tier": 1})
     predicted = vols.run(check=True, diff=True, **args).assert_ok()
     assert predicted.changed and predicted["actions"] == ["create"]
-    assert predicted["diff"] == {"before": {}, "after": {"name": name, "driver": "local", "driver_options": {},
-                                                          "labels": {"backup": "nightly", "tier": "1"}}}
+    after = {"name": name, "driver": "local", "driver_options": {}, "labels": {"backup": "nightly", "tier": "1"}}
+    assert predicted["diff"] == {"before": {}, "after": after}
     assert vols.inspect(name) is None, "check mode created the volume"
 
     created = vols.run(diff=True, **args).assert_ok()
@@ -238,8 +238,9 @@ def test_changed_driver_options_or_labels_are_refused_without_migrate_and_the_da
     vols.write(name, {"db/table": "rows"})
     before, settings = vols.listing(name), vols.inspect(name)
 
-    for change in ({"driver_options": {"size": "2g"}}, {"labels": {"new": "label"}}, {"driver": "local",
-                                                                                        "driver_options": {}}):
+    changes: list[dict[str, Any]] = [{"driver_options": {"size": "2g"}}, {"labels": {"new": "label"}},
+                                     {"driver": "local", "driver_options": {}}]
+    for change in changes:
         args = dict(dict(name=name, driver=VOLUME_PLUGIN, driver_options={"size": "1g"}), **change)
         refused = vols.run(**args).assert_failed()
         assert "cannot change them in place" in refused.msg and "recreate: migrate" in refused.msg, refused.describe()
@@ -313,8 +314,9 @@ def test_service_data_survives_recreate_digest_update_docker_restart_and_an_engi
                       volumes=[f"{local}:/data", f"{plugin}:/plugin"], restart_policy="unless-stopped",
                       registry_username=lab.registry_username, registry_password=lab.registry_password)
     service.run().assert_ok()
-    exec_text(service.container(), "for d in /data /plugin; do mkdir -p $d/sub && echo v1 > $d/sub/f && "
-                                    "dd if=/dev/urandom of=$d/blob bs=1k count=64 2>/dev/null; done")
+    write = "for d in /data /plugin; do mkdir -p $d/sub && echo v1 > $d/sub/f && " \
+            "dd if=/dev/urandom of=$d/blob bs=1k count=64 2>/dev/null; done"
+    exec_text(service.container(), write)
     expected = (vols.listing(local), vols.listing(plugin))
     assert "./blob regular file" in expected[0] and "./blob regular file" in expected[1]
 
