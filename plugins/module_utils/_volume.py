@@ -263,7 +263,7 @@ def create_missing_volumes(engine: Engine, specs: Iterable[VolumeSpec]) -> list[
 
 # --------------------------------------------------------------------------------------------- helper containers
 
-HELPER_LABEL = "dockhand.containers.helper"
+HELPER_LABEL = "dockhand.containers.volume-helper"  # the same label as _backup's helpers
 HELPER_MOUNT = "/volume"
 
 
@@ -307,7 +307,7 @@ def probe_is_empty(engine: Engine, volume: str, image: str) -> bool:
         stream = engine.archive(container_id, HELPER_MOUNT)
         root = HELPER_MOUNT.strip("/")
         try:
-            with tarfile.open(fileobj=_ChunkReader(stream), mode="r|") as archive:
+            with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as archive:
                 for member in archive:  # the first entry is the mount point itself
                     if member.name.rstrip("/") != root:
                         return False
@@ -318,7 +318,7 @@ def probe_is_empty(engine: Engine, volume: str, image: str) -> bool:
                 closer()
 
 
-class _ChunkReader(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """A file object over an iterator of byte chunks (the Engine's archive stream), read only as far as needed."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
@@ -421,16 +421,20 @@ class VolumeResult:
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
     volume: Optional[dict[str, Any]] = None
+    migrated: Optional[dict[str, Any]] = None
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self, diff: bool) -> dict[str, Any]:
         result: dict[str, Any] = dict(changed=self.changed, actions=self.actions, volume=self.volume)
+        if self.migrated is not None:
+            result["migrated"] = self.migrated
         if diff:
             result["diff"] = dict(before=self.before, after=self.after)
         return result
 
 
-Migrate = Callable[[Engine, VolumeSpec, dict[str, Any]], list[str]]
+# recreate: migrate, given by the caller (``_migrate.py``: it needs backup/restore, which build on this module).
+Migrate = Callable[[Engine, VolumeSpec, dict[str, Any]], dict[str, Any]]
 
 
 def _settings(volume: Optional[dict[str, Any]]) -> dict[str, Any]:
@@ -485,7 +489,7 @@ def converge_volume(engine: Engine, spec: VolumeSpec, *, state: str = "present",
                                   % spec.name)
             result.actions.append("migrate")
             if not check_mode:
-                result.warnings.extend(migrate(engine, spec, current))
+                result.migrated = migrate(engine, spec, current)
                 current = engine.volume(spec.name)
     result.changed = bool(result.actions)
     if current is not None:
@@ -529,6 +533,7 @@ def volume_argument_spec() -> dict[str, Any]:
         force=dict(type="bool", default=False),
         recreate=dict(type="str", default="never", choices=["never", "migrate"]),
         helper_image=dict(type="str"),
+        backup_dir=dict(type="path"),
     )
 
 

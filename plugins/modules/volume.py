@@ -68,12 +68,18 @@ options:
     description:
       - What to do when the volume exists with another driver, other options or other labels.
       - V(never) fails and changes nothing.
-      - V(migrate) backs the data up, recreates the volume with the new settings, restores the data, verifies it
-        (file count and checksum), and only then deletes the backup; on failure the backup is kept and its path is in
-        the error. The volume must not be used by any container.
+      - V(migrate) first tries the new settings on a throw-away volume, then backs the data up into O(backup_dir),
+        removes the volume, creates it with the new settings, restores the data, verifies it (file count and every
+        file's content checksum), and only then deletes the backup. On any failure the backup is kept and its path is
+        in the error. The volume must not be used by any container.
     type: str
     default: never
     choices: [never, migrate]
+  backup_dir:
+    description:
+      - Directory (on the side of the Docker host, created 0700 if missing) for the backup that O(recreate=migrate)
+        takes. Required with O(recreate=migrate).
+    type: path
   helper_image:
     description:
       - Image (already on the Docker host) for the helper container that looks into a volume whose data this host
@@ -119,6 +125,7 @@ EXAMPLES = r"""
       o: bind
       device: /srv/uploads-new
     recreate: migrate
+    backup_dir: /var/backups/dockhand
 
 - name: Remove a volume and the data in it
   dockhand.containers.volume:
@@ -133,6 +140,26 @@ actions:
   returned: always
   type: list
   elements: str
+migrated:
+  description: What O(recreate=migrate) moved and verified.
+  returned: when the volume was migrated
+  type: dict
+  contains:
+    files:
+      description: Entries (files, directories, links) restored and verified.
+      type: int
+    bytes:
+      description: Bytes in regular files.
+      type: int
+    content_sha256:
+      description: Checksum over every entry's path and content, equal in the backup and the new volume.
+      type: str
+    data_path:
+      description: C(fast) (read on the host) or C(engine) (through a helper container).
+      type: str
+    backup_deleted:
+      description: The backup archive, deleted after the verification.
+      type: str
 volume:
   description: The volume as the Engine reports it afterwards; null after removal.
   returned: always
@@ -178,6 +205,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.containers.plugins.module_utils._connection import connection_argument_spec
 from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
+from ansible_collections.dockhand.containers.plugins.module_utils._migrate import migrator
 from ansible_collections.dockhand.containers.plugins.module_utils._volume import (
     VolumeError, VolumeSpec, converge_volume, volume_argument_spec,
 )
@@ -185,7 +213,7 @@ from ansible_collections.dockhand.containers.plugins.module_utils._volume import
 
 def main() -> None:
     module = AnsibleModule(argument_spec=dict(volume_argument_spec(), **connection_argument_spec()),
-                           supports_check_mode=True)
+                           required_if=[("recreate", "migrate", ["backup_dir"])], supports_check_mode=True)
     params = module.params
     try:
         spec = VolumeSpec.from_params(params)
@@ -195,7 +223,8 @@ def main() -> None:
     try:
         result = converge_volume(engine, spec, state=params["state"], force=params["force"],
                                  recreate=params["recreate"], helper_image=params["helper_image"],
-                                 check_mode=module.check_mode)
+                                 check_mode=module.check_mode,
+                                 migrate=migrator(params["backup_dir"], params["helper_image"]))
     except (VolumeError, EngineError) as exc:
         module.fail_json(msg=str(exc) if str(exc).startswith("volume ") else "volume %s: %s" % (spec.name, exc))
     for warning in result.warnings:

@@ -65,10 +65,10 @@ class Volumes:
         where = self.inspect(name)
         assert where is not None, f"volume {name} missing"
         return self.sh(f"cd '{where['Mountpoint']}' && find . -mindepth 1 | sort | while read -r p; do "
-                       f"stat -c '%n %F %a %s' \"$p\"; [ -f \"$p\" ] && sha256sum \"$p\"; done; true")
+                       f"stat -c '%n %F %a %s %Y %u:%g %N' \"$p\"; [ -f \"$p\" ] && sha256sum \"$p\"; done; true")
 
     def helpers_left(self) -> list[str]:
-        return [c.name for c in self.engine.containers.list(all=True, filters={"label": "dockhand.containers.helper"})]
+        return [c.name for c in self.engine.containers.list(all=True, filters={"label": "dockhand.containers.volume-helper"})]
 
     def cleanup(self) -> None:
         remove_service_objects(self.engine, self.prefix)
@@ -189,6 +189,8 @@ def test_removal_is_refused_while_containers_use_it_even_with_force_and_the_data
     for force in (False, True):
         refused = vols.run(name=name, state="absent", force=force).assert_failed()
         assert f"{running.name} (running)" in refused.msg and f"{stopped.name} (stopped)" in refused.msg, refused.describe()
+    migrate = vols.run(name=name, labels={"new": "x"}, recreate="migrate", backup_dir="/tmp/vo-never-used").assert_failed()
+    assert "needs the volume unused" in migrate.msg and f"{stopped.name} (stopped)" in migrate.msg, migrate.describe()
     assert vols.inspect(name) is not None
     assert vols.listing(name) == before
     assert exec_text(running, "cat /data/keep.txt") == "precious"
@@ -248,6 +250,35 @@ def test_changed_driver_options_or_labels_are_refused_without_migrate_and_the_da
         name=name, driver=VOLUME_PLUGIN, driver_options={"size": "2g"}, check=True).assert_failed().msg
     assert vols.inspect(name) == settings
     assert vols.listing(name) == before
+
+
+def test_migrate_gives_new_settings_with_identical_data_and_deletes_its_backup(vols: Volumes, tmp_path: Any) -> None:
+    name = vols.name("data")
+    vols.run(name=name, driver=VOLUME_PLUGIN, driver_options={"size": "1g"}).assert_ok()
+    vols.write(name, {"db/table": "rows", "db/index": "idx", "top": "x"})
+    where = vols.inspect(name)["Mountpoint"]  # type: ignore[index]
+    vols.sh(f"cd '{where}' && chmod 0640 db/table && chown 1000:1000 db/index && ln -s db/table link && "
+            "mkdir empty && touch -d '2020-01-02 03:04:05' top")
+    before = vols.listing(name)
+    backups = tmp_path / "backups"
+    new_settings = dict(name=name, driver="local", labels={"moved": "yes"}, recreate="migrate", backup_dir=str(backups))
+
+    bad = vols.run(**dict(new_settings, driver_options={"type": "none", "o": "bind", "device": "/no/such/dir"}))
+    assert "stopped before changing anything" in bad.assert_failed().msg, bad.describe()
+    assert vols.inspect(name)["Driver"] == VOLUME_PLUGIN and vols.listing(name) == before  # type: ignore[index]
+    assert not backups.exists() or not any(backups.iterdir())
+
+    predicted = vols.run(check=True, **new_settings).assert_ok()
+    assert predicted["actions"] == ["migrate"] and vols.inspect(name)["Driver"] == VOLUME_PLUGIN  # type: ignore[index]
+    migrated = vols.run(diff=True, **new_settings).assert_ok()
+    assert migrated["actions"] == ["migrate"] and migrated["migrated"]["files"] == 6, migrated.describe()
+    assert migrated["diff"]["before"]["driver"] == VOLUME_PLUGIN and migrated["diff"]["after"]["driver"] == "local"
+    after = vols.inspect(name)
+    assert after is not None and after["Driver"] == "local" and after["Labels"] == {"moved": "yes"}
+    assert vols.listing(name) == before
+    assert list(backups.iterdir()) == [], "the verified backup was not deleted"
+    assert not vols.run(**new_settings).assert_ok().changed
+    assert vols.helpers_left() == []
 
 
 def test_volume_info_filters_by_name_label_and_driver_and_counts_the_files(vols: Volumes) -> None:
