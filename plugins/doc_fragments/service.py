@@ -170,19 +170,3 @@ options:
     elements: str
     default: []
 """
-
-    REGISTRY = r"""
-options:
-  registry_username:
-    description:
-      - User for the registry. When not set, the host's docker config (C(~/.docker/config.json) and its credential
-        helpers) is used, as C(docker pull) would.
-    type: str
-  registry_password:
-    description: Password or token for O(registry_username).
-    type: str
-  platform:
-    description:
-      - Platform a tag is resolved for, as C(os/architecture[/variant]). Defaults to the managed host's.
-    type: str
-"""

@@ -30,6 +30,15 @@ class EngineError(Exception):
     """An Engine failure rewritten for a person: what failed, where, and the Engine's own words."""
 
 
+class EngineAPIError(EngineError):
+    """The Engine answered with an error that a caller translates itself (its HTTP status and its own words)."""
+
+    def __init__(self, status: int, explanation: str) -> None:
+        super().__init__(explanation)
+        self.status = status
+        self.explanation = explanation
+
+
 def _sdk_version() -> tuple[int, ...]:
     return tuple(int(p) for p in docker.__version__.split(".")[:2] if p.isdigit())
 
@@ -197,6 +206,22 @@ class Engine:
         if pulled is None:
             raise EngineError("pulling %s finished but the engine does not have the image" % ref)
         return pulled
+
+    def distribution(self, ref: str, auth: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        """What ``ref`` names in its registry (``Descriptor`` digest, ``Platforms``), asked by the Engine itself, so
+        its certs.d, insecure-registries and mirrors apply; ``auth`` None means the host's docker config."""
+        try:
+            found: dict[str, Any] = self.api.inspect_distribution(ref, auth_config=auth)
+        except APIError as exc:
+            raise EngineAPIError(exc.status_code or 0, _short(str(exc.explanation or exc)))
+        except (DockerException, RequestException) as exc:
+            raise EngineError("asking the Docker Engine at %s about %s failed: %s" % (self.where, ref, _short(str(exc))))
+        return found
+
+    def os_arch(self) -> tuple[str, str]:
+        """The Engine's platform (what it pulls by default), e.g. ("linux", "amd64")."""
+        version = self.call("reading the Engine's version", self.api.version)
+        return str(version.get("Os", "linux")), str(version.get("Arch", "amd64"))
 
     # Volumes and networks
     def volume(self, name: str) -> Optional[dict[str, Any]]:

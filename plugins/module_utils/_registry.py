@@ -1,30 +1,42 @@
 # Copyright: (c) 2026, dockhand.containers contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Resolving a tag to a digest by asking the registry's HTTP API, without pulling.
+"""Resolving a tag to a digest, without pulling: the registry options, and two resolvers.
 
-Trust and credentials follow what the Docker Engine on the same machine would use: the CA in
-``/etc/docker/certs.d/<registry>/ca.crt`` and the auths (or credential helpers) of the docker
-config file, so a tag resolves here exactly as ``docker pull`` would see it.
+- Where a module has a Docker Engine (``service``/``stack`` with ``pin: true``), the Engine resolves the tag through
+  its distribution endpoint, so its own trust applies: ``certs.d`` CAs and client certificates, its
+  ``insecure-registries`` list, mirrors. That is the view its pull will have.
+- Where there is no Engine (``image_digest`` on a controller or in an execution environment), the registry's HTTP
+  API is asked directly, seeing the registry as a local Docker Engine would: ``/etc/docker/certs.d/<registry>/``
+  (``ca.crt``, ``*.cert`` + ``*.key``), the ``insecure-registries`` of ``/etc/docker/daemon.json`` and the loopback
+  exception (HTTPS without verification, then plain HTTP), and the docker config's ``auths``, ``credHelpers`` and
+  ``credsStore``. It needs no Docker SDK.
 """
 
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
+import ipaddress
 import json
 import os
 import platform as _platform
 import re
 import socket
 import ssl
+import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
 from ansible.module_utils.urls import open_url
 
+from ._engine import EngineAPIError
 from ._image_ref import ImageRef
+
+if TYPE_CHECKING:
+    from ._engine import Engine
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -36,6 +48,7 @@ MANIFEST_TYPES = (
 )
 ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
 CERTS_D = "/etc/docker/certs.d"
+DAEMON_JSON = "/etc/docker/daemon.json"
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
@@ -105,18 +118,104 @@ class Credentials:
         return bool(self.username and self.password)
 
 
+def _docker_config() -> dict[str, Any]:
+    """The docker CLI's config file (``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``), or {}."""
+    directory = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    path = os.path.join(directory, "config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise RegistryError("auth", "cannot read the docker config %s: %s" % (path, exc))
+    return data if isinstance(data, dict) else {}
+
+
+def _config_key(key: str) -> str:
+    """``https://reg:5000/v1/`` and ``reg:5000`` name the same registry in a docker config."""
+    key = re.sub(r"^[a-z]+://", "", key)
+    return key.split("/", 1)[0]
+
+
+def _from_helper(helper: str, registry: str) -> Credentials:
+    """Ask ``docker-credential-<helper> get``, as the docker CLI does."""
+    program = "docker-credential-" + helper
+    try:
+        done = subprocess.run([program, "get"], input=registry.encode(), capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RegistryError("auth", "credential helper %s for %s (from the docker config) failed: %s"
+                            % (program, registry, exc))
+    if done.returncode != 0:
+        answer = (done.stdout or done.stderr).decode(errors="replace").strip()
+        if "credentials not found" in answer.lower():
+            return Credentials()
+        raise RegistryError("auth", "credential helper %s for %s (from the docker config) failed: %s"
+                            % (program, registry, answer or "exit %d" % done.returncode))
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        raise RegistryError("auth", "credential helper %s for %s answered something that is not JSON" % (program, registry))
+    if found.get("Username") == "<token>":
+        raise RegistryError("auth", "credential helper %s holds an identity token for %s, which only the docker CLI "
+                            "can use: set registry_username and registry_password" % (program, registry))
+    return Credentials(found.get("Username"), found.get("Secret"))
+
+
 def credentials_from_docker_config(registry: str) -> Credentials:
-    """The credentials ``docker pull`` would use for this registry (config file or credential helper)."""
+    """The credentials ``docker pull`` would use for this registry: credHelpers, then auths, then credsStore."""
+    config = _docker_config()
+    helpers = {_config_key(k): v for k, v in (config.get("credHelpers") or {}).items()}
+    if registry in helpers:
+        return _from_helper(helpers[registry], registry)
+    auths = {_config_key(k): v for k, v in (config.get("auths") or {}).items()}
+    entry = auths.get(registry) or {}
+    if entry.get("auth"):
+        try:
+            username, _sep, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise RegistryError("auth", "the docker config's auths entry for %s is not base64 user:password" % registry)
+        return Credentials(username, password)
+    if entry.get("username"):
+        return Credentials(entry.get("username"), entry.get("password"))
+    if config.get("credsStore"):
+        return _from_helper(config["credsStore"], registry)
+    return Credentials()
+
+
+def _insecure_by_the_engine_rules(registry: str) -> bool:
+    """Loopback registries and the local daemon.json ``insecure-registries`` (names or CIDRs), as dockerd decides."""
+    host = registry.rsplit(":", 1)[0].strip("[]") if not registry.endswith("]") else registry.strip("[]")
     try:
-        from docker import auth as docker_auth
-    except ImportError:
-        return Credentials()
+        address: Optional[Any] = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if host == "localhost" or (address is not None and address.is_loopback):
+        return True
     try:
-        config = docker_auth.load_config()
-        found = config.resolve_authconfig(registry) or {}
-    except Exception as exc:  # credential helper failures must not hide the real problem
-        raise RegistryError("auth", "cannot read docker credentials for %s: %s" % (registry, exc))
-    return Credentials(found.get("username") or found.get("Username"), found.get("password") or found.get("Password"))
+        with open(DAEMON_JSON, encoding="utf-8") as handle:
+            listed = json.load(handle).get("insecure-registries") or []
+    except (OSError, ValueError, AttributeError):
+        return False
+    for entry in listed:
+        if _config_key(str(entry)) == registry:
+            return True
+        if address is not None and "/" in str(entry):
+            try:
+                if address in ipaddress.ip_network(str(entry), strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def _client_certificate(registry: str) -> tuple[Optional[str], Optional[str]]:
+    """A ``*.cert`` with its ``*.key`` in the registry's certs.d directory, as dockerd presents them."""
+    for cert in sorted(glob.glob(os.path.join(CERTS_D, registry, "*.cert"))):
+        key = cert[:-len(".cert")] + ".key"
+        if os.path.isfile(key):
+            return cert, key
+    return None, None
 
 
 def _reason_text(exc: BaseException) -> str:
@@ -132,20 +231,33 @@ class RegistryClient:
         self.ref = ref
         self.credentials = credentials
         self.timeout = timeout
-        self.validate_certs = validate_certs
+        # An insecure registry, as dockerd treats one: HTTPS without verification, else plain HTTP.
+        self.insecure = not validate_certs or _insecure_by_the_engine_rules(ref.registry)
+        self.scheme = "https"
         default_ca = os.path.join(CERTS_D, ref.registry, "ca.crt")
         self.ca_path = ca_path or (default_ca if os.path.isfile(default_ca) else None)
+        self.client_cert, self.client_key = _client_certificate(ref.registry)
         self._authorization: Optional[str] = None
 
     @property
     def base_url(self) -> str:
-        return "https://%s/v2/%s" % (self.ref.registry_api_host, self.ref.path)
+        return "%s://%s/v2/%s" % (self.scheme, self.ref.registry_api_host, self.ref.path)
 
     def _open(self, method: str, url: str, headers: dict[str, str]) -> Any:
         return open_url(url, method=method, headers=headers, timeout=self.timeout, ca_path=self.ca_path,
-                        validate_certs=self.validate_certs, follow_redirects="safe")
+                        validate_certs=not self.insecure, client_cert=self.client_cert, client_key=self.client_key,
+                        follow_redirects="safe", use_proxy=False)
 
     def request(self, method: str, path: str, accept: str = ACCEPT) -> tuple[dict[str, str], bytes]:
+        try:
+            return self._request(method, path, accept)
+        except RegistryError as exc:
+            if not (self.insecure and self.scheme == "https" and exc.kind in ("tls", "unreachable", "plain_http")):
+                raise
+        self.scheme = "http"
+        return self._request(method, path, accept)
+
+    def _request(self, method: str, path: str, accept: str) -> tuple[dict[str, str], bytes]:
         url = self.base_url + path
         for attempt in (1, 2):
             headers = {"Accept": accept}
@@ -222,12 +334,18 @@ class RegistryClient:
 
     def _transport_error(self, exc: BaseException) -> RegistryError:
         reason = _reason_text(exc)
+        registry = self.ref.registry
+        if "WRONG_VERSION_NUMBER" in reason or "record layer failure" in reason:
+            return RegistryError(
+                "plain_http", "registry %s answers plain HTTP, not HTTPS (%s): set registry_validate_certs=false to use "
+                "it as an insecure registry, as Docker's insecure-registries would" % (registry, reason))
         if "CERTIFICATE_VERIFY_FAILED" in reason or isinstance(getattr(exc, "reason", None), ssl.SSLError):
             return RegistryError(
-                "tls", "TLS verification of registry %s failed (%s): set ca_path, or install its CA as %s/%s/ca.crt"
-                % (self.ref.registry, reason, CERTS_D, self.ref.registry))
+                "tls", "TLS verification of registry %s failed (%s): set registry_ca_path to the CA that signed its "
+                "certificate (or install it as %s/%s/ca.crt), or registry_validate_certs=false for an insecure registry"
+                % (registry, reason, CERTS_D, registry))
         return RegistryError("unreachable", "registry %s is unreachable (%s): check the address and that it is running"
-                             % (self.ref.registry, reason))
+                             % (registry, reason))
 
     def manifest(self, reference: str) -> tuple[str, str, dict[str, Any]]:
         """Fetch a manifest; return (digest, media type, body), verifying the body against the digest."""
@@ -287,32 +405,84 @@ def resolve(ref: ImageRef, client: RegistryClient, want: Platform) -> Resolved:
 
 def resolve_reference(ref: ImageRef, *, username: Optional[str], password: Optional[str], platform: Optional[str],
                       timeout: int, ca_path: Optional[str] = None, validate_certs: bool = True) -> Resolved:
-    """Entry point used by modules: credentials from params or the docker config, then resolve."""
+    """Resolve by asking the registry from here: credentials from params or the docker config."""
     credentials = Credentials(username, password) if username else credentials_from_docker_config(ref.registry)
     want = Platform.parse(platform) if platform else Platform.of_this_machine()
     client = RegistryClient(ref, credentials, timeout=timeout, ca_path=ca_path, validate_certs=validate_certs)
     return resolve(ref, client, want)
 
 
-def registry_options() -> dict[str, Any]:
-    """Options of modules that may resolve or pull (documented in the service doc fragment, REGISTRY)."""
+def registry_argument_spec() -> dict[str, Any]:
+    """The registry options of every module that resolves or pulls (docs: the ``registry`` doc fragment)."""
     return dict(
         registry_username=dict(type="str"),
         registry_password=dict(type="str", no_log=True),
         platform=dict(type="str"),
+        registry_ca_path=dict(type="path"),
+        registry_validate_certs=dict(type="bool", default=True),
     )
 
 
-def tag_resolver(params: dict[str, Any], timeout: int = 30) -> Callable[[ImageRef], str]:
-    """A resolver for ``pin: true``: each distinct tag is asked of the registry once per module run."""
+REGISTRY_REQUIRED_TOGETHER = [("registry_username", "registry_password")]
+
+
+def _engine_registry_error(engine: "Engine", ref: ImageRef, exc: EngineAPIError) -> RegistryError:
+    """The Engine's registry client failed: say what the Engine saw, and what fixes it on the Engine's side."""
+    text, registry, where = exc.explanation, ref.registry, engine.where
+    if exc.status == 404 or "manifest unknown" in text:
+        return RegistryError("unknown_tag", "%s: the registry has no such tag or repository (the Docker Engine at %s "
+                             "answered: %s)" % (ref, where, text))
+    if exc.status == 401 or "unauthorized" in text or "no basic auth credentials" in text:
+        return RegistryError("auth", "registry %s refused %s (%s): set registry_username and registry_password, or "
+                             "log in (docker login %s) on the host that runs the module: its docker config and "
+                             "credential helpers are what the Engine is given" % (registry, ref, text, registry))
+    if "x509:" in text or "certificate" in text:
+        return RegistryError("tls", "the Docker Engine at %s cannot verify registry %s (%s): install the registry's CA as "
+                             "%s/%s/ca.crt on the Engine's host; registry_ca_path is for modules that talk to the "
+                             "registry themselves (image_digest)" % (where, registry, text, CERTS_D, registry))
+    if "server gave HTTP response to HTTPS client" in text:
+        return RegistryError("plain_http", "registry %s speaks plain HTTP and the Docker Engine at %s does not list it "
+                             "as insecure (%s): add it to insecure-registries in the Engine's /etc/docker/daemon.json "
+                             "and restart dockerd, or serve the registry over TLS" % (registry, where, text))
+    if "dial tcp" in text or "no such host" in text or "timeout" in text:
+        return RegistryError("unreachable", "registry %s is unreachable from the Docker Engine at %s (%s): check the "
+                             "address and that it is running" % (registry, where, text))
+    return RegistryError("registry", "the Docker Engine at %s could not resolve %s: %s" % (where, ref, text))
+
+
+def tag_resolver(engine: "Engine", params: dict[str, Any]) -> Callable[[ImageRef], str]:
+    """A resolver for ``pin: true``: the Engine asks the registry, once per distinct tag and module run.
+
+    The digest is the one the Engine's pull of the tag would get (an index's own digest for a multi-platform tag),
+    found with the Engine's trust, insecure-registries, mirrors and client certificates.
+    """
     cache: dict[str, str] = {}
+    wanted: list[Platform] = []
+
+    def want() -> Platform:
+        if not wanted:
+            if params.get("platform"):
+                wanted.append(Platform.parse(params["platform"]))
+            else:
+                os_arch = engine.os_arch()
+                wanted.append(Platform(*os_arch))
+        return wanted[0]
 
     def resolve_tag(ref: ImageRef) -> str:
         key = str(ref)
         if key not in cache:
-            cache[key] = resolve_reference(ref, username=params.get("registry_username"),
-                                           password=params.get("registry_password"),
-                                           platform=params.get("platform"), timeout=timeout).digest
+            try:
+                found = engine.distribution(key, pull_auth(params))
+            except EngineAPIError as exc:
+                raise _engine_registry_error(engine, ref, exc)
+            digest = str(found["Descriptor"]["digest"])
+            platforms = found.get("Platforms") or []
+            if platforms and not any(want().matches(p) for p in platforms):
+                offered = sorted(str(Platform(p.get("os", "?"), p.get("architecture", "?"), p.get("variant")))
+                                 for p in platforms)
+                raise RegistryError("platform", "%s has no image for platform %s (it offers: %s); set platform"
+                                    % (ref, want(), ", ".join(offered)))
+            cache[key] = digest
         return cache[key]
 
     return resolve_tag

@@ -22,20 +22,13 @@ description:
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - dockhand.containers.service.REGISTRY
+  - dockhand.containers.registry
   - dockhand.containers.connection
 options:
   image:
     description: C(repo), C(repo:tag), C(repo@sha256:...) or C(repo:tag@sha256:...). C(repo) alone means C(repo:latest).
     type: str
     required: true
-  registry_ca_path:
-    description: CA certificate to verify the registry with, instead of the Engine's C(certs.d) one.
-    type: path
-  registry_validate_certs:
-    description: Verify the registry's TLS certificate.
-    type: bool
-    default: true
 attributes:
   check_mode:
     support: full
@@ -116,21 +109,19 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.containers.plugins.module_utils._connection import connection_argument_spec
 from ansible_collections.dockhand.containers.plugins.module_utils._image_ref import ImageRefError, parse_image_ref
-from ansible_collections.dockhand.containers.plugins.module_utils._registry import RegistryError, resolve_reference
+from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
+    REGISTRY_REQUIRED_TOGETHER, RegistryError, registry_argument_spec, resolve_reference,
+)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             image=dict(type="str", required=True),
-            registry_username=dict(type="str"),
-            registry_password=dict(type="str", no_log=True),
-            platform=dict(type="str"),
-            registry_ca_path=dict(type="path"),
-            registry_validate_certs=dict(type="bool", default=True),
+            **registry_argument_spec(),
             **connection_argument_spec(),
         ),
-        required_together=[("registry_username", "registry_password")],
+        required_together=REGISTRY_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
     params = module.params

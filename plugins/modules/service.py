@@ -20,7 +20,7 @@ author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - dockhand.containers.service
-  - dockhand.containers.service.REGISTRY
+  - dockhand.containers.registry
   - dockhand.containers.connection
 attributes:
   check_mode:
@@ -104,7 +104,7 @@ from ansible_collections.dockhand.containers.plugins.module_utils._connection im
 from ansible_collections.dockhand.containers.plugins.module_utils._converge import ConvergeError, converge_service
 from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
-    RegistryError, pull_auth, registry_options, tag_resolver,
+    REGISTRY_REQUIRED_TOGETHER, RegistryError, pull_auth, registry_argument_spec, tag_resolver,
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import (
     ServiceSpec, SpecError, service_options,
@@ -113,8 +113,8 @@ from ansible_collections.dockhand.containers.plugins.module_utils._service_spec 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(service_options(), **registry_options(), **connection_argument_spec()),
-        required_together=[("registry_username", "registry_password")],
+        argument_spec=dict(service_options(), **registry_argument_spec(), **connection_argument_spec()),
+        required_together=REGISTRY_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
     try:
@@ -123,7 +123,7 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     engine = Engine.from_module(module)
     try:
-        result = converge_service(engine, spec, resolve=tag_resolver(module.params), check_mode=module.check_mode,
+        result = converge_service(engine, spec, resolve=tag_resolver(engine, module.params), check_mode=module.check_mode,
                                   registry_auth=pull_auth(module.params))
     except (ConvergeError, EngineError, RegistryError) as exc:
         module.fail_json(msg="service %s: %s" % (spec.name, exc))

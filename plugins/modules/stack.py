@@ -19,7 +19,7 @@ description:
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - dockhand.containers.service.REGISTRY
+  - dockhand.containers.registry
   - dockhand.containers.connection
 options:
   name:
@@ -233,7 +233,7 @@ from ansible_collections.dockhand.containers.plugins.module_utils._connection im
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
-    RegistryError, pull_auth, registry_options, tag_resolver,
+    REGISTRY_REQUIRED_TOGETHER, RegistryError, pull_auth, registry_argument_spec, tag_resolver,
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import SpecError, service_options
 from ansible_collections.dockhand.containers.plugins.module_utils._stack import StackError, build_specs, converge_stack
@@ -246,10 +246,10 @@ def main() -> None:
             services=dict(type="list", elements="dict", required=True, options=service_options()),
             prune=dict(type="bool", default=False),
             parallelism=dict(type="int", default=4),
-            **registry_options(),
+            **registry_argument_spec(),
             **connection_argument_spec(),
         ),
-        required_together=[("registry_username", "registry_password")],
+        required_together=REGISTRY_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
     params = module.params
@@ -263,7 +263,7 @@ def main() -> None:
     connection = ConnectionParams.from_params(params)
     try:
         result = converge_stack(engine, lambda: Engine(connection, engine.api_version), params["name"], specs,
-                                resolve=tag_resolver(params), check_mode=module.check_mode, prune=params["prune"],
+                                resolve=tag_resolver(engine, params), check_mode=module.check_mode, prune=params["prune"],
                                 parallelism=params["parallelism"], registry_auth=pull_auth(params))
     except StackError as exc:
         module.fail_json(msg="stack %s: %s" % (params["name"], exc), **exc.partial.as_dict(diff=False))
