@@ -139,8 +139,8 @@ def test_pin_resolves_through_the_engines_insecure_registries(lab: LabState, nod
 # --------------------------------------------------------------------------------------------- credential helper
 
 
-def test_credential_helper_of_the_docker_config_without_the_sdk(lab: LabState, run_playbook: RunPlaybook,
-                                                                 tmp_path: Path) -> None:
+def test_credential_helper_of_the_docker_config_without_the_sdk(
+        lab: LabState, run_playbook: RunPlaybook, tmp_path: Path) -> None:
     venv = tmp_path / "no-sdk"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -290,8 +290,8 @@ def test_tls_errors_name_registry_ca_path_and_it_fixes_them(lab: LabState, mtls_
     assert fixed.assert_ok()["digest"] == lab.images["v1"].digest
 
 
-def test_service_and_stack_accept_the_registry_options_of_image_digest(lab: LabState, node: Node,
-                                                                       clean_node: Any) -> None:
+def test_service_and_stack_accept_the_registry_options_of_image_digest(
+        lab: LabState, node: Node, clean_node: Any) -> None:
     options = dict(registry_ca_path=str(lab.ca_cert), registry_validate_certs=True,
                    registry_username=lab.registry_username, registry_password=lab.registry_password)
     name = f"{PREFIX}-opts"
