@@ -1,0 +1,122 @@
+"""Scenario: the rolling playbooks (dockhand.containers.deploy, status) on this machine's engine, as an
+AWX survey or extra vars drive them: bad variables are refused before any host is touched, survey
+strings work, a held deploy lock refuses a second deploy, a stale one is broken on request, and each
+host's audit log records who changed what. Assertions read the engine, the lock file and the log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import docker
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "playbooks" / "deploy.yml"
+STATUS = REPO / "playbooks" / "status.yml"
+STACK = "ro-local"
+SERVICE = "ro-local-web"
+VOLUME = "ro-local-data"
+pytestmark = pytest.mark.lab
+
+
+def remove_stack(client: docker.DockerClient) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters={"name": VOLUME}):
+        volume.remove(force=True)
+
+
+@pytest.fixture
+def local_engine(lab: Any) -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=lab.local_docker_host)
+    remove_stack(client)
+    yield client
+    remove_stack(client)
+    client.close()
+
+
+@pytest.fixture
+def stack_vars(lab: Any, tmp_path: Path) -> dict[str, Any]:
+    """Everything as strings where a survey would give strings."""
+    return {
+        "deploy_stack_name": STACK,
+        "deploy_services": [{"name": SERVICE, "image": lab.images["v1"].tagged, "volumes": [f"{VOLUME}:/data"],
+                             "restart_policy": "on-failure", "restart_retries": 2, "wait": "healthy"}],
+        "deploy_registry_username": lab.registry_username,
+        "deploy_registry_password": lab.registry_password,
+        "rolling_update_lock_path": str(tmp_path / "lock" / "deploy.lock"),
+        "rolling_update_audit_path": str(tmp_path / "log" / "audit.jsonl"),
+    }
+
+
+def audit(variables: dict[str, Any]) -> list[dict[str, Any]]:
+    path = Path(variables["rolling_update_audit_path"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("bad, named", [
+    ({"rolling_update_lb": "nginx"}, "rolling_update_lb"),
+    ({"rolling_update_serial": "one"}, "rolling_update_serial"),
+    ({"deploy_prune": "maybe"}, "deploy_prune"),
+    ({"deploy_services": {"name": "x"}}, "deploy_services"),
+])
+def test_bad_variables_are_refused_before_any_host_is_touched(run_playbook: Any, local_engine: docker.DockerClient,
+                                                              stack_vars: dict[str, Any], bad: dict[str, Any],
+                                                              named: str) -> None:
+    result = run_playbook(DEPLOY, extra_vars={**stack_vars, **bad}).assert_failed()
+    assert named in result.stdout + result.stderr, result.describe()
+    assert not Path(stack_vars["rolling_update_lock_path"]).exists()
+    assert audit(stack_vars) == []
+    assert local_engine.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}) == []
+    assert [r.action for r in result.results if r.status == "changed"] == []
+
+
+def test_survey_strings_deploy_audit_and_a_rerun_changes_nothing(lab: Any, run_playbook: Any,
+                                                                 local_engine: docker.DockerClient,
+                                                                 stack_vars: dict[str, Any]) -> None:
+    survey = {**stack_vars, "rolling_update_serial": "1", "rolling_update_max_fail_percentage": "30",
+              "deploy_prune": "true", "rolling_update_break_lock": "false", "rolling_update_pause": "0",
+              "awx_job_id": "4711", "awx_user_name": "survey-user"}
+    run_playbook(DEPLOY, extra_vars=survey).assert_ok()
+
+    v1 = lab.images["v1"]
+    container = local_engine.containers.get(SERVICE)
+    assert container.attrs["Config"]["Image"] == v1.pinned
+    assert container.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert container.attrs["State"]["Health"]["Status"] == "healthy"
+    assert not Path(stack_vars["rolling_update_lock_path"]).exists(), "the lock outlived the run"
+    [entry] = audit(stack_vars)
+    assert (entry["result"], entry["user"], entry["awx_job_id"]) == ("updated", "survey-user", "4711")
+    assert entry["services"] == [{"name": SERVICE, "old": None, "new": v1.pinned}]
+
+    # "30%" of one host is a batch of one; nothing changes, so nothing is logged either.
+    run_playbook(DEPLOY, extra_vars={**survey, "rolling_update_serial": "30%"}).assert_unchanged()
+    assert local_engine.containers.get(SERVICE).id == container.id
+    assert len(audit(stack_vars)) == 1
+
+    status = run_playbook(STATUS, extra_vars=stack_vars).assert_unchanged()
+    lines = status.task("Show host x service x desired digest x running digest x health, and the last deploys")["msg"]
+    assert lines[0] == f"{SERVICE}  desired={v1.pinned}  running={v1.pinned}  health=healthy"
+    assert lines[1].startswith("audit ") and "updated by survey-user" in lines[1]
+
+
+def test_a_held_lock_refuses_the_deploy_and_a_stale_one_is_broken_on_request(lab: Any, run_playbook: Any,
+                                                                            local_engine: docker.DockerClient,
+                                                                            stack_vars: dict[str, Any]) -> None:
+    lock = Path(stack_vars["rolling_update_lock_path"])
+    lock.parent.mkdir(parents=True)
+    held = {"holder": "carol@ctl9 (AWX job 12)", "run_id": "20261129T220000Z-1", "since": "2026-11-29T22:00:00Z"}
+    lock.write_text(json.dumps(held))
+
+    refused = run_playbook(DEPLOY, extra_vars=stack_vars).assert_failed()
+    message = refused.task("Stop before any host is touched")["msg"]
+    holder = "carol@ctl9 (AWX job 12) (run 20261129T220000Z-1) since 2026-11-29T22:00:00Z"
+    assert f"another deploy holds this host: {holder}" in message
+    assert json.loads(lock.read_text()) == held
+    assert local_engine.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}) == []
+
+    run_playbook(DEPLOY, extra_vars={**stack_vars, "rolling_update_break_lock": "true"}).assert_ok()
+    assert local_engine.containers.get(SERVICE).attrs["Config"]["Image"] == lab.images["v1"].pinned
+    assert not lock.exists()
