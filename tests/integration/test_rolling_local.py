@@ -102,9 +102,8 @@ def test_survey_strings_deploy_audit_and_a_rerun_changes_nothing(lab: Any, run_p
     assert lines[1].startswith("audit ") and "updated by survey-user" in lines[1]
 
 
-def test_a_held_lock_refuses_the_deploy_and_a_stale_one_is_broken_on_request(lab: Any, run_playbook: Any,
-                                                                            local_engine: docker.DockerClient,
-                                                                            stack_vars: dict[str, Any]) -> None:
+def test_a_held_lock_refuses_the_deploy_and_a_stale_one_is_broken_on_request(
+        lab: Any, run_playbook: Any, local_engine: docker.DockerClient, stack_vars: dict[str, Any]) -> None:
     lock = Path(stack_vars["rolling_update_lock_path"])
     lock.parent.mkdir(parents=True)
     held = {"holder": "carol@ctl9 (AWX job 12)", "run_id": "20261129T220000Z-1", "since": "2026-11-29T22:00:00Z"}
