@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from ._archive import stored_archives
 from ._engine import Engine, EngineError
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -386,8 +387,10 @@ def describe_volume(engine: Engine, volume: dict[str, Any], stats: bool = True,
 
 
 def list_volumes(engine: Engine, names: Iterable[str] = (), labels: Iterable[str] = (), driver: Optional[str] = None,
-                 stats: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
-    """(described volumes sorted by name, asked-for names that do not exist); filters as ``docker volume ls``."""
+                 stats: bool = True, backup_dir: Optional[str] = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """(described volumes sorted by name, asked-for names that do not exist); filters as ``docker volume ls``.
+
+    With ``backup_dir``, each volume also gets ``backup``: its newest archive there (None when it has none)."""
     wanted = list(names)
     filters: dict[str, Any] = {}
     if labels:
@@ -399,7 +402,22 @@ def list_volumes(engine: Engine, names: Iterable[str] = (), labels: Iterable[str
         found = {name: found[name] for name in wanted if name in found}
     users = _users_by_volume(engine)
     described = [describe_volume(engine, found[name], stats, users.get(name, [])) for name in sorted(found)]
+    if backup_dir:
+        newest = newest_backups(backup_dir)
+        for volume in described:
+            volume["backup"] = newest.get(volume["name"])
     return described, [name for name in wanted if name not in found]
+
+
+def newest_backups(directory: str) -> dict[str, dict[str, Any]]:
+    """The newest archive of each volume in ``directory`` (as ``volume_backup`` writes them), by volume name."""
+    newest: dict[str, dict[str, Any]] = {}
+    for stored in stored_archives(directory):  # oldest first: later ones replace earlier ones
+        manifest = stored.manifest
+        newest[manifest.volume] = dict(path=stored.path, archived_at=manifest.archived_at, sha256=manifest.sha256,
+                                       archive_bytes=manifest.archive_bytes, files=manifest.files,
+                                       bytes=manifest.bytes)
+    return newest
 
 
 def _users_by_volume(engine: Engine) -> dict[str, list[dict[str, Any]]]:
@@ -543,4 +561,5 @@ def volume_info_argument_spec() -> dict[str, Any]:
         labels=dict(type="list", elements="str", default=[]),
         driver=dict(type="str"),
         stats=dict(type="bool", default=True),
+        backup_dir=dict(type="path"),
     )

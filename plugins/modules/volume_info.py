@@ -10,8 +10,8 @@ short_description: Report a Docker host's volumes with driver, options, labels, 
 version_added: 0.2.0
 description:
   - Lists the volumes of one Engine (all of them, the ones named, or those matching labels or a driver) with their
-    driver, options, labels, mount point, the containers that use them (running or stopped) and, where the data is a
-    directory this host reads directly, their size in bytes and file count.
+    driver, options, labels, mount point, the containers that use them (running or stopped), where the data is a
+    directory this host reads directly their size in bytes and file count, and optionally their newest backup.
   - Never changes anything.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
@@ -31,6 +31,11 @@ options:
   driver:
     description: Only volumes of this driver.
     type: str
+  backup_dir:
+    description:
+      - A directory of archives written by M(dockhand.containers.volume_backup), on the machine the module runs on.
+      - Each volume then gets RV(volumes[].backup), its newest archive there.
+    type: path
   stats:
     description:
       - Count the bytes and files of each volume whose data is readable on this host (a walk of its directory).
@@ -56,12 +61,17 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ host_volumes.volumes | selectattr('users', 'equalto', []) | map(attribute='name') }}"
 
-- name: The volumes marked for nightly backups, without sizes
+- name: The volumes marked for nightly backups, with their newest archive
   dockhand.containers.volume_info:
     labels:
       - backup=nightly
     stats: false
+    backup_dir: /var/backups/dockhand
   register: nightly
+
+- name: Fail when a volume has no archive yet
+  ansible.builtin.assert:
+    that: nightly.volumes | selectattr('backup', 'none') | list | length == 0
 """
 
 RETURN = r"""
@@ -105,6 +115,12 @@ volumes:
       description: Containers (running or stopped) that use the volume, with C(name), C(id) and C(running).
       type: list
       elements: dict
+    backup:
+      description:
+        - The volume's newest archive in O(backup_dir) (C(path), C(archived_at), C(sha256), C(archive_bytes),
+          C(files), C(bytes)); null when it has none there.
+      returned: when O(backup_dir) is set
+      type: dict
 missing:
   description: Names given in O(name) that the Engine has no volume for.
   returned: always
@@ -114,6 +130,7 @@ missing:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dockhand.containers.plugins.module_utils._archive import ArchiveError
 from ansible_collections.dockhand.containers.plugins.module_utils._connection import connection_argument_spec
 from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.dockhand.containers.plugins.module_utils._volume import (
@@ -127,8 +144,9 @@ def main() -> None:
     params = module.params
     engine = Engine.from_module(module)
     try:
-        volumes, missing = list_volumes(engine, params["name"], params["labels"], params["driver"], params["stats"])
-    except (EngineError, OSError) as exc:
+        volumes, missing = list_volumes(engine, params["name"], params["labels"], params["driver"], params["stats"],
+                                        params["backup_dir"])
+    except (ArchiveError, EngineError, OSError) as exc:
         module.fail_json(msg="volume_info: %s" % exc)
     module.exit_json(changed=False, volumes=volumes, missing=missing)
 

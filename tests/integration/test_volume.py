@@ -10,7 +10,9 @@ itself. Assertions read the node's engine and the files inside the node (``docke
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -281,7 +283,7 @@ def test_migrate_gives_new_settings_with_identical_data_and_deletes_its_backup(v
     assert vols.helpers_left() == []
 
 
-def test_volume_info_filters_by_name_label_and_driver_and_counts_the_files(vols: Volumes) -> None:
+def test_volume_info_filters_by_name_label_and_driver_and_counts_the_files(vols: Volumes, tmp_path: Any) -> None:
     local, plugin = vols.name("local"), vols.name("plugin")
     vols.run(name=local, labels={"vo-test": "info", "kind": "local"}).assert_ok()
     vols.run(name=plugin, driver=VOLUME_PLUGIN, labels={"vo-test": "info"}).assert_ok()
@@ -302,6 +304,14 @@ def test_volume_info_filters_by_name_label_and_driver_and_counts_the_files(vols:
     named = vols.run("volume_info", name=[plugin, vols.name("absent")], stats=False, check=True).assert_ok()
     assert [v["name"] for v in named["volumes"]] == [plugin] and named["missing"] == [vols.name("absent")]
     assert not named.changed
+
+    backups = tmp_path / "backups"
+    archives = [vols.run("volume_backup", volume=local, dest=str(backups)).assert_ok()["path"] for _ in range(2)]
+    with_backups = vols.run("volume_info", labels=["vo-test=info"], backup_dir=str(backups)).assert_ok()
+    newest = with_backups["volumes"][0]["backup"]
+    assert newest["path"] == archives[1] and newest["files"] == 4
+    assert newest["sha256"] == hashlib.sha256(Path(archives[1]).read_bytes()).hexdigest()
+    assert with_backups["volumes"][1]["backup"] is None
 
 
 def test_over_ssh_on_the_node_itself(lab: LabState, vols: Volumes, run_playbook: RunPlaybook) -> None:
