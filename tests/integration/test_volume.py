@@ -306,7 +306,7 @@ def test_volume_info_filters_by_name_label_and_driver_and_counts_the_files(vols:
     assert not named.changed
 
     backups = tmp_path / "backups"
-    archives = [vols.run("volume_backup", volume=local, dest=str(backups)).assert_ok()["path"] for _ in range(2)]
+    archives = [vols.run("volume_backup", volume=local, dest=str(backups)).assert_ok()["path"] for _run in range(2)]
     with_backups = vols.run("volume_info", labels=["vo-test=info"], backup_dir=str(backups)).assert_ok()
     newest = with_backups["volumes"][0]["backup"]
     assert newest["path"] == archives[1] and newest["files"] == 4
