@@ -197,7 +197,7 @@ def test_wait_healthy_that_times_out_reports_the_health_state_and_logs(service: 
 
 def test_a_first_deploy_that_never_becomes_healthy_is_not_reported_converged_by_the_next_run(
         lab: LabState, service: Service) -> None:
-    broken = dict(image=lab.images["broken"].pinned, wait="healthy", wait_timeout=30)
+    broken: dict[str, Any] = dict(image=lab.images["broken"].pinned, wait="healthy", wait_timeout=30)
     first = service.run(**broken).assert_failed()
     assert "unhealthy" in first.msg and "404" in first.msg, first.describe()
     second = service.run(**broken)

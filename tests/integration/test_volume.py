@@ -103,7 +103,7 @@ def user_container(lab: LabState, vols: Volumes, name: str, volume: str, start: 
 
 def test_local_create_check_mode_diff_idempotence_and_labels(vols: Volumes) -> None:
     name = vols.name("data")
-    args = dict(name=name, labels={"backup": "nightly", "tier": 1})
+    args: dict[str, Any] = dict(name=name, labels={"backup": "nightly", "tier": 1})
     predicted = vols.run(check=True, diff=True, **args).assert_ok()
     assert predicted.changed and predicted["actions"] == ["create"]
     after = {"name": name, "driver": "local", "driver_options": {}, "labels": {"backup": "nightly", "tier": "1"}}
@@ -125,7 +125,7 @@ def test_local_create_check_mode_diff_idempotence_and_labels(vols: Volumes) -> N
 
 def test_plugin_driver_options_pass_through_and_data_lives_in_the_plugins_directory(lab: LabState, vols: Volumes) -> None:
     name = vols.name("data")
-    args = dict(name=name, driver=VOLUME_PLUGIN, driver_options={"size": "1g", "anything": True}, labels={"app": "x"})
+    args: dict[str, Any] = dict(name=name, driver=VOLUME_PLUGIN, driver_options={"size": "1g", "anything": True}, labels={"app": "x"})
     created = vols.run(**args).assert_ok()
     on_engine = vols.inspect(name)
     assert on_engine is not None
@@ -263,7 +263,7 @@ def test_migrate_gives_new_settings_with_identical_data_and_deletes_its_backup(v
             "mkdir empty && touch -d '2020-01-02 03:04:05' top")
     before = vols.listing(name)
     backups = tmp_path / "backups"
-    new_settings = dict(name=name, driver="local", labels={"moved": "yes"}, recreate="migrate", backup_dir=str(backups))
+    new_settings: dict[str, Any] = dict(name=name, driver="local", labels={"moved": "yes"}, recreate="migrate", backup_dir=str(backups))
 
     bad = vols.run(**dict(new_settings, driver_options={"type": "none", "o": "bind", "device": "/no/such/dir"}))
     assert "stopped before changing anything" in bad.assert_failed().msg, bad.describe()

@@ -222,7 +222,7 @@ def test_bad_inputs_change_nothing(nodes: tuple[Node, Node, docker.DockerClient,
     volume = PREFIX + "-bad"
     make_volume(client_a, image, volume, "local")
     dest = tmp_path / "d"
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         (dict(compression_level=42), "compression_level for zstd must be 1..19"),
         (dict(compression="none", compression_level=3), "does not apply to compression none"),
         (dict(keep=0), "keep must be at least 1"),
