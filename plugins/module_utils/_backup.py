@@ -281,8 +281,8 @@ def backup_volume(engine: Engine, req: BackupRequest, check_mode: bool) -> Outco
     started = utc_now()
     archive = os.path.join(req.dest, archive_name(req.volume, started, req.compression))
     users = volume_users(engine, req.volume)
-    base: dict[str, Any] = dict(volume=req.volume, path=archive, manifest=manifest_path(archive), data_path=data_path,
-                compression=req.compression)
+    base: dict[str, Any] = dict(volume=req.volume, path=archive, manifest=manifest_path(archive),
+                                data_path=data_path, compression=req.compression)
     if check_mode:
         to_stop = [u["name"] for u in users if u["running"]] if req.consistency.stop_containers else []
         if host_path:
