@@ -9,18 +9,15 @@ before an existing container is stopped, and a failed swap puts the previous con
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ._diff import Change, compare, diff_view, observed_fields, recorded_fields
+from ._container_config import desired_fields, engine_args, observed_fields, read_record
+from ._diff import Change, compare, diff_view
 from ._engine import Engine, EngineError
 from ._image_ref import ImageRef, parse_image_ref
-from ._service_spec import (
-    LABEL_DIGEST, LABEL_MANAGED, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_SPEC, LABEL_ROLLED_BACK, LABEL_SERVICE, LABEL_SPEC,
-    LABEL_SPEC_HASH, LABEL_STACK, Mount, ServiceSpec, engine_args,
-)
+from ._record import LABEL_MANAGED, LABEL_SPEC, UPDATES_DIR, Record, record_labels, updates_archive
+from ._service_spec import Mount, Port, ServiceSpec, ports_clash
 from ._volume import VolumeError, VolumeSpec, create_missing_volumes, refuse_changed_volumes
 
 NEXT_SUFFIX = "-dockhand-next"
@@ -71,6 +68,7 @@ class Plan:
 
     spec: ServiceSpec
     existing: Optional[dict[str, Any]]
+    record: Optional[Record] = None  # what the collection recorded on the existing container
     desired: dict[str, Any] = field(default_factory=dict)  # empty when the service is to be removed
     env_values: dict[str, str] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
@@ -83,9 +81,10 @@ class Plan:
 
 def plan_service(engine: Engine, spec: ServiceSpec, resolve: Resolver) -> Plan:
     existing = engine.container(spec.name)
-    plan = Plan(spec=spec, existing=existing)
-    observed = observed_fields(existing) if existing else None
-    if existing is not None and observed is None and not spec.adopt:
+    record = read_record(engine, existing) if existing else None
+    plan = Plan(spec=spec, existing=existing, record=record)
+    observed = observed_fields(existing, record) if existing and record else None
+    if existing is not None and record is None and not spec.adopt:
         raise ConvergeError(
             "container %s exists but is not managed by dockhand.containers (it has no %s label): remove or rename "
             "it, or set adopt=true to replace it (its named volumes are kept)" % (spec.name, LABEL_SPEC))
@@ -98,52 +97,48 @@ def plan_service(engine: Engine, spec: ServiceSpec, resolve: Resolver) -> Plan:
         if spec.image is None:
             raise ConvergeError("image is required unless state=absent or rollback=true")
         image = spec.image if spec.image.is_pinned else spec.image.with_digest(resolve(spec.image))
-        plan.desired = dict(spec.fields(), image=image.pinned)
+        plan.desired = dict(desired_fields(spec), image=image.pinned)
         plan.env_values = dict(spec.env, **spec.secret_env)
     running = existing is not None and existing["State"].get("Running")
     if existing is None:
         plan.action = "create"
         plan.changes = compare(plan.desired, {})
     else:
-        plan.changes = compare(plan.desired, observed or {})
+        plan.changes = compare(plan.desired, observed or {}, existing if observed else None)
         if plan.changes:
             plan.action = "update" if all(c.in_place for c in plan.changes) else "recreate"
     if plan.action in ("create", "recreate"):
-        if observed is not None and plan.action == "recreate" and not spec.rollback:
-            plan.previous_spec = recorded_fields(existing or {})
+        if record is not None and observed is not None and plan.action == "recreate" and not spec.rollback:
+            plan.previous_spec = record.applied
             plan.previous_image = observed["image"] if observed["image"] != plan.desired.get("image") \
-                else _label(existing, LABEL_PREVIOUS_IMAGE)
+                else record.previous_image
         plan.start = spec.state == "started" or (spec.state == "present" and bool(running))
     else:
         plan.start = spec.state == "started" and not running
         plan.stop = spec.state == "stopped" and bool(running)
-        plan.previous_image = _label(existing, LABEL_PREVIOUS_IMAGE)
+        plan.previous_image = record.previous_image if record else None
     return plan
 
 
 def _plan_rollback(plan: Plan, existing: Optional[dict[str, Any]], observed: Optional[dict[str, Any]]) -> None:
-    previous = recorded_fields(existing, LABEL_PREVIOUS_SPEC) if existing else None
-    if existing is None or observed is None or previous is None:
+    record = plan.record
+    if existing is None or observed is None or record is None or record.previous_spec is None:
         raise ConvergeError("rollback=true: service %s has no previous deployment recorded on this host "
                             "(nothing to roll back to)" % plan.spec.name)
     current_env = dict(item.split("=", 1) for item in existing["Config"].get("Env") or [] if "=" in item)
-    if _label(existing, LABEL_ROLLED_BACK) == "true":
+    if record.rolled_back:
         # Already the result of a rollback: asking again must not flip back to the newer deployment.
-        current = recorded_fields(existing) or {}
-        plan.desired = current
-        plan.env_values = {k: current_env.get(k, "") for k in list(current["env"]) + list(current["secret_env"])}
-        plan.previous_spec = previous
-        plan.previous_image = _label(existing, LABEL_PREVIOUS_IMAGE)
+        plan.desired = record.applied
+        plan.env_values = {k: current_env.get(k, "") for k in list(plan.desired["env"]) + list(plan.desired["secret_env"])}
+        plan.previous_spec = record.previous_spec
+        plan.previous_image = record.previous_image
         return
+    previous = record.previous_spec
     plan.desired = previous
     plan.env_values = {k: current_env.get(k, "") for k in list(previous["env"]) + list(previous["secret_env"])}
     plan.env_values.update(previous["env"])
-    plan.previous_spec = recorded_fields(existing)
+    plan.previous_spec = record.applied
     plan.previous_image = observed["image"]
-
-
-def _label(container: Optional[dict[str, Any]], key: str) -> Optional[str]:
-    return ((container or {}).get("Config", {}).get("Labels") or {}).get(key)
 
 
 def recover_interrupted_swap(engine: Engine, name: str) -> list[str]:
@@ -193,9 +188,8 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
             engine.stop(container_id, spec.stop_timeout)
             engine.remove(container_id)
             return result
-        if plan.action == "update":
-            policy = plan.desired["restart_policy"]
-            engine.update(container_id, restart_policy={"Name": policy["name"], "MaximumRetryCount": policy["retries"]})
+        if plan.action == "update" and plan.record is not None:
+            _update_in_place(engine, plan.existing, plan.record, plan.changes)
         if plan.stop:
             engine.stop(container_id, spec.stop_timeout)
         if plan.start:
@@ -205,8 +199,19 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
     return result
 
 
+def _update_in_place(engine: Engine, container: dict[str, Any], record: Record, changes: list[Change]) -> None:
+    """``docker update`` the running container, then record what changed, so the collection's own update is not
+    reported as drift (labels cannot change on a container; the record's updates file can)."""
+    body: dict[str, Any] = {}
+    for change in changes:
+        body.update(change.update or {})
+    engine.update(container["Id"], body)
+    engine.write_archive(container["Id"], UPDATES_DIR, updates_archive(record, {c.field: c.after for c in changes}))
+
+
 def _policy_warnings(engine: Engine, plan: Plan) -> list[str]:
-    if not plan.desired or plan.desired["restart_policy"]["name"] != "always":
+    # Said when the container is made or changed, not on every run that leaves it alone.
+    if not plan.changes or not plan.desired or plan.desired["restart_policy"]["name"] != "always":
         return []
     check = plan.desired["healthcheck"]
     if check and not check.get("disabled"):
@@ -244,12 +249,11 @@ def _actions(plan: Plan) -> list[str]:
 def _check_start_first(engine: Engine, plan: Plan) -> None:
     if plan.spec.update_strategy != "start-first" or plan.action != "recreate" or not plan.existing:
         return
-    if not plan.existing["State"].get("Running"):
+    if not plan.existing["State"].get("Running") or not plan.desired or plan.record is None:
         return
-    old_ports = (observed_fields(plan.existing) or {}).get("ports", [])
-    clash = plan.spec.port_conflicts(old_ports) if plan.desired and not plan.spec.rollback else []
-    if plan.spec.rollback and plan.desired:
-        clash = sorted(set(p for p in plan.desired["ports"] if ":" in p) & set(p for p in old_ports if ":" in p))
+    new = [Port.from_field(p) for p in plan.desired["ports"]]
+    old = [Port.from_field(p) for p in plan.record.applied.get("ports", [])]
+    clash = sorted({n.host_side() for n in new for o in old if ports_clash(n, o)})
     if clash:
         raise ConvergeError(
             "update_strategy=start-first cannot replace %s: the new container would publish host port(s) %s that the "
@@ -302,26 +306,11 @@ def _volume_specs(mounts: list[Mount], with_labels: bool) -> list[VolumeSpec]:
 
 def _labels(plan: Plan) -> dict[str, str]:
     labels = dict(plan.desired["labels"])
-    labels.update({
-        LABEL_MANAGED: "true",
-        LABEL_SERVICE: plan.spec.name,
-        LABEL_SPEC: json.dumps(plan.desired, sort_keys=True),
-        LABEL_SPEC_HASH: _hash(plan.desired),
-        LABEL_DIGEST: parse_image_ref(plan.desired["image"]).digest or "",
-    })
-    if plan.spec.stack:
-        labels[LABEL_STACK] = plan.spec.stack
-    if plan.previous_image:
-        labels[LABEL_PREVIOUS_IMAGE] = plan.previous_image
-    if plan.previous_spec:
-        labels[LABEL_PREVIOUS_SPEC] = json.dumps(plan.previous_spec, sort_keys=True)
-    if plan.spec.rollback:
-        labels[LABEL_ROLLED_BACK] = "true"
+    labels.update(record_labels(plan.desired, service=plan.spec.name, stack=plan.spec.stack,
+                                digest=parse_image_ref(plan.desired["image"]).digest,
+                                previous_image=plan.previous_image, previous_spec=plan.previous_spec,
+                                rolled_back=plan.spec.rollback))
     return labels
-
-
-def _hash(fields: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def _create(engine: Engine, plan: Plan, name: str) -> str:

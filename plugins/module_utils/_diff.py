@@ -1,20 +1,19 @@
 # Copyright: (c) 2026, dockhand.containers contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Desired versus running: which fields differ, whether the Engine can change them in place,
-and a before/after view with secrets masked.
+"""Desired versus running: which fields differ, whether the running container can take each change in
+place, and a before/after view with secrets masked.
 
-A container's create-time settings cannot change, so the spec recorded in its ``dockhand.spec``
-label is the truth for them; the settings ``docker update`` can change (restart policy, memory,
-cpus) are read from the Engine, so a manual change on the host shows up as drift.
+What is observed comes from :mod:`._container_config` (the record for create-time settings, the Engine
+for the settings ``docker update`` changes, so a manual change on the host shows up as drift).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ._service_spec import IN_PLACE_FIELDS, LABEL_SPEC, SECRET_FIELDS, SECRET_MASK
+from ._container_config import in_place_update
+from ._service_spec import SECRET_FIELDS, SECRET_MASK
 
 
 @dataclass(frozen=True)
@@ -22,44 +21,25 @@ class Change:
     field: str
     before: Any
     after: Any
-
-    @property
-    def in_place(self) -> bool:
-        return self.field in IN_PLACE_FIELDS
-
-
-def recorded_fields(container: dict[str, Any], label: str = LABEL_SPEC) -> Optional[dict[str, Any]]:
-    """The spec fields recorded in a label of a managed container, or None if there is none."""
-    text = (container.get("Config", {}).get("Labels") or {}).get(label)
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    in_place: bool = False
+    update: Optional[dict[str, Any]] = None  # the Engine body that makes the change in place
+    why_recreate: Optional[str] = None  # set when an updatable setting cannot change on this container
 
 
-def observed_fields(container: dict[str, Any]) -> Optional[dict[str, Any]]:
-    """What the container runs with: the recorded spec, overlaid with what the Engine reports live."""
-    recorded = recorded_fields(container)
-    if recorded is None:
-        return None
-    host = container.get("HostConfig", {})
-    policy = host.get("RestartPolicy") or {}
-    nano_cpus = host.get("NanoCpus") or 0
-    observed = dict(recorded)
-    observed.update(
-        image=container.get("Config", {}).get("Image", recorded.get("image")),
-        restart_policy={"name": policy.get("Name") or "no", "retries": policy.get("MaximumRetryCount") or 0},
-        memory=host.get("Memory") or None,
-        cpus=nano_cpus / 1e9 if nano_cpus else None,
-    )
-    return observed
-
-
-def compare(desired: dict[str, Any], observed: dict[str, Any]) -> list[Change]:
-    return [Change(name, observed.get(name), value) for name, value in desired.items() if observed.get(name) != value]
+def compare(desired: dict[str, Any], observed: dict[str, Any],
+            container: Optional[dict[str, Any]] = None) -> list[Change]:
+    """Fields of ``desired`` that ``observed`` lacks or holds differently; with ``container`` (the running one),
+    each change says whether and how that container takes it in place."""
+    changes = []
+    for name, value in desired.items():
+        if observed.get(name) == value:
+            continue
+        how = in_place_update(name, value, container) if container is not None else None
+        if isinstance(how, dict):
+            changes.append(Change(name, observed.get(name), value, in_place=True, update=how))
+        else:
+            changes.append(Change(name, observed.get(name), value, why_recreate=how))
+    return changes
 
 
 def masked(field_name: str, value: Any) -> Any:
@@ -69,7 +49,8 @@ def masked(field_name: str, value: Any) -> Any:
 
 
 def diff_view(changes: list[Change], before_state: Optional[str], after_state: Optional[str]) -> dict[str, Any]:
-    """Ansible's diff dict: only the fields that differ, secrets masked (a changed secret is flagged)."""
+    """Ansible's diff dict: only the fields that differ, secrets masked (a changed secret is flagged), and why
+    a change that is normally made in place needs a new container."""
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for change in changes:
@@ -79,6 +60,9 @@ def diff_view(changes: list[Change], before_state: Optional[str], after_state: O
             changed_keys = sorted(k for k in set(change.before or {}) | set(change.after or {})
                                   if (change.before or {}).get(k) != (change.after or {}).get(k))
             after[change.field + "_changed"] = changed_keys
+    reasons = ["%s: %s" % (c.field, c.why_recreate) for c in changes if c.why_recreate]
+    if reasons:
+        after["recreate_reason"] = reasons
     if before_state != after_state:
         before["state"] = before_state
         after["state"] = after_state

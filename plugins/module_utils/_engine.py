@@ -138,8 +138,26 @@ class Engine:
     def rename(self, container_id: str, name: str) -> None:
         self.call("renaming container %s to %s" % (container_id[:12], name), self.api.rename, container_id, name)
 
-    def update(self, container_id: str, **changes: Any) -> None:
-        self.call("updating container %s" % container_id[:12], self.api.update_container, container_id, **changes)
+    def update(self, container_id: str, body: dict[str, Any]) -> None:
+        """``docker update`` with Engine API field names (the SDK's update_container has no NanoCpus)."""
+        def post() -> Any:
+            return self.api._result(self.api._post_json(self.api._url("/containers/{0}/update", container_id),
+                                                        data=body), True)
+        self.call("updating container %s" % container_id[:12], post)
+
+    def read_archive(self, container_id: str, path: str) -> Optional[bytes]:
+        """A file of the container as a tar stream (get_archive); None when it has no such file."""
+        try:
+            stream, _stat = self.api.get_archive(container_id, path)
+            return b"".join(stream)
+        except NotFound:
+            return None
+        except (APIError, DockerException, RequestException) as exc:
+            raise EngineError("reading %s from container %s failed: %s" % (path, container_id[:12], _short(str(exc))))
+
+    def write_archive(self, container_id: str, directory: str, archive: bytes) -> None:
+        self.call("writing into container %s" % container_id[:12], self.api.put_archive, container_id, directory,
+                  archive)
 
     def connect(self, network: str, container_id: str, aliases: Optional[list[str]] = None) -> None:
         self.call("connecting %s to network %s" % (container_id[:12], network), self.api.connect_container_to_network,

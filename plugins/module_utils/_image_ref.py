@@ -19,6 +19,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _PATH_RE = re.compile(r"^%s(?:/%s)*$" % (_COMPONENT, _COMPONENT))
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{64}$")
 _HOST_RE = re.compile(
     r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
     r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$"
@@ -97,6 +98,11 @@ def parse_image_ref(text: str) -> ImageRef:
         raise ImageRefError("image reference is empty; write it as repo:tag or repo@sha256:<digest>")
     if text != text.strip() or any(c.isspace() for c in text):
         raise ImageRefError("image reference %r contains white space" % text)
+    if _IMAGE_ID_RE.match(text):
+        raise ImageRefError(
+            "%r is an image ID, which only means something on the host that built or pulled it: give the repository "
+            "with its digest, repo@sha256:<digest> (docker image inspect --format '{{index .RepoDigests 0}}' shows it, "
+            "dockhand.containers.image_digest resolves a tag to it)" % text)
     remainder, at, digest = text.partition("@")
     if at:
         if not _DIGEST_RE.match(digest):

@@ -16,29 +16,27 @@ from typing import Any, Optional
 from ansible.module_utils.common.text.formatters import human_to_bytes
 
 from ._image_ref import ImageRef, ImageRefError, parse_image_ref
-from ._logging import normalise_log_config
+from ._logging import DEFAULT_DRIVER, normalise_log_config
+from ._record import LABEL_PREFIX
 
-LABEL_PREFIX = "dockhand."
-LABEL_MANAGED = "dockhand.managed"
-LABEL_SERVICE = "dockhand.service"
-LABEL_STACK = "dockhand.stack"
-LABEL_SPEC = "dockhand.spec"
-LABEL_SPEC_HASH = "dockhand.spec-hash"
-LABEL_DIGEST = "dockhand.digest"
-LABEL_PREVIOUS_IMAGE = "dockhand.previous-image"
-LABEL_PREVIOUS_SPEC = "dockhand.previous-spec"
-LABEL_ROLLED_BACK = "dockhand.rolled-back"
+try:
+    from docker.utils.ports import split_port
+except ImportError:  # the module reports the missing SDK when it connects; parsing falls back to its own message
+    split_port = None
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 STATES = ("present", "started", "stopped", "absent")
 SECRET_MASK = "********"
 DEFAULT_RESTART_POLICY = "on-failure"
 DEFAULT_RESTART_RETRIES = 5
+DEFAULT_STOP_TIMEOUT = 10
+DEFAULT_WAIT_TIMEOUT = 60
+SECRET_FIELDS = ("secret_env",)
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
 _DURATION_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_PORT_RE = re.compile(r"^(?:(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?P<published>\d+):)?(?P<target>\d+)(?:/(?P<proto>\w+))?$")
+_PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
 
 
 def service_options() -> dict[str, Any]:
@@ -67,13 +65,13 @@ def service_options() -> dict[str, Any]:
             start_period=dict(type="raw"),
             disable=dict(type="bool", default=False),
         )),
-        stop_timeout=dict(type="int", default=10),
+        stop_timeout=dict(type="int", default=DEFAULT_STOP_TIMEOUT),
         restart_policy=dict(type="str", default=DEFAULT_RESTART_POLICY, choices=list(RESTART_POLICIES)),
         restart_retries=dict(type="int"),
-        log_driver=dict(type="str", default="json-file"),
+        log_driver=dict(type="str", default=DEFAULT_DRIVER),
         log_options=dict(type="dict", default={}),
         wait=dict(type="str", default="auto", choices=["auto", "none", "running", "healthy"]),
-        wait_timeout=dict(type="int", default=60),
+        wait_timeout=dict(type="int", default=DEFAULT_WAIT_TIMEOUT),
         update_strategy=dict(type="str", default="stop-first", choices=["stop-first", "start-first"]),
         rollback=dict(type="bool", default=False),
         adopt=dict(type="bool", default=False),
@@ -84,8 +82,8 @@ def service_options() -> dict[str, Any]:
 class SpecError(ValueError):
     """One or more invalid options; the message lists every problem with its fix."""
 
-    def __init__(self, name: str, problems: list[str]) -> None:
-        super().__init__("service %s: %s" % (name, "; ".join(problems)))
+    def __init__(self, subject: str, problems: list[str]) -> None:
+        super().__init__("%s: %s" % (subject, "; ".join(problems)))
         self.problems = problems
 
 
@@ -99,27 +97,93 @@ class Mount:
     driver_options: tuple[tuple[str, str], ...] = ()
     volume_labels: tuple[tuple[str, str], ...] = ()
     tmpfs_size: Optional[int] = None
+    tmpfs_mode: Optional[int] = None
+    propagation: Optional[str] = None
+    selinux: Optional[str] = None  # z (shared) or Z (private) relabelling, as with docker run -v
 
     def as_field(self) -> dict[str, Any]:
+        """The recorded form: what the container was created with (driver settings belong to the volume)."""
         value: dict[str, Any] = {"type": self.type, "target": self.target, "read_only": self.read_only}
-        if self.source:
-            value["source"] = self.source
-        if self.tmpfs_size:
-            value["tmpfs_size"] = self.tmpfs_size
+        for key in ("source", "tmpfs_size", "tmpfs_mode", "propagation", "selinux"):
+            if getattr(self, key):
+                value[key] = getattr(self, key)
         return value
+
+    @classmethod
+    def from_field(cls, value: dict[str, Any]) -> "Mount":
+        return cls(type=value["type"], target=value["target"], source=value.get("source"),
+                   read_only=bool(value.get("read_only")), tmpfs_size=value.get("tmpfs_size"),
+                   tmpfs_mode=value.get("tmpfs_mode"), propagation=value.get("propagation"),
+                   selinux=value.get("selinux"))
+
+    def engine_mount(self) -> dict[str, Any]:
+        """The Engine API's Mounts entry."""
+        mount: dict[str, Any] = {"Type": self.type, "Target": self.target, "ReadOnly": self.read_only}
+        if self.source:
+            mount["Source"] = self.source
+        if self.propagation:
+            mount["BindOptions"] = {"Propagation": self.propagation}
+        tmpfs = {k: v for k, v in (("SizeBytes", self.tmpfs_size), ("Mode", self.tmpfs_mode)) if v}
+        if tmpfs:
+            mount["TmpfsOptions"] = tmpfs
+        return mount
+
+    def bind_text(self) -> str:
+        """The Engine API's Binds entry (``source:target:options``), the only form with SELinux relabelling."""
+        options = ["ro" if self.read_only else "rw"] + [o for o in (self.selinux, self.propagation) if o]
+        return "%s:%s:%s" % (self.source, self.target, ",".join(options))
 
 
 @dataclass(frozen=True)
 class Port:
+    """One container port; ``published`` None lets the Engine pick a free host port, ``published_end`` lets it
+    pick one in ``published``-``published_end``."""
+
     target: int
     protocol: str = "tcp"
     published: Optional[int] = None
+    published_end: Optional[int] = None
     host_ip: str = ""
+    text: str = field(default="", compare=False)  # the item as the user wrote it, for messages
 
-    def as_field(self) -> str:
-        host = "%s:" % self.host_ip if self.host_ip else ""
-        published = "%s%s:" % (host, self.published) if self.published else host
-        return "%s%d/%s" % (published, self.target, self.protocol)
+    def as_field(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"target": self.target, "protocol": self.protocol, "published": self.published,
+                                 "host_ip": self.host_ip}
+        if self.published_end is not None:
+            value["published_end"] = self.published_end
+        return value
+
+    @classmethod
+    def from_field(cls, value: dict[str, Any]) -> "Port":
+        return cls(target=value["target"], protocol=value.get("protocol", "tcp"), published=value.get("published"),
+                   published_end=value.get("published_end"), host_ip=value.get("host_ip") or "")
+
+    @staticmethod
+    def sort_key(value: dict[str, Any]) -> tuple[Any, ...]:
+        return (value["target"], value["protocol"], value.get("published") or 0, value.get("host_ip") or "")
+
+    @property
+    def fixed(self) -> bool:
+        """Publishes exactly one host port, known before the container starts."""
+        return self.published is not None and self.published_end is None
+
+    def host_port(self) -> Any:
+        """The HostPort the Engine is given: a number, a range to pick from, or None (Engine's choice)."""
+        if self.published is None:
+            return None
+        return "%d-%d" % (self.published, self.published_end) if self.published_end else self.published
+
+    def host_side(self) -> str:
+        """The host address, port and protocol, as a person writes them (e.g. 127.0.0.1:8080/tcp)."""
+        ip = "[%s]" % self.host_ip if ":" in self.host_ip else self.host_ip
+        port = self.host_port()
+        return "%s%s/%s" % (ip + ":" if ip else "", port if port is not None else "(any)", self.protocol)
+
+    def describe(self) -> str:
+        if self.text:
+            return repr(self.text)
+        host = self.host_side().rsplit("/", 1)[0]
+        return "%s->%d/%s" % (host, self.target, self.protocol)
 
 
 @dataclass
@@ -140,13 +204,13 @@ class ServiceSpec:
     memory: Optional[int] = None
     cpus: Optional[float] = None
     healthcheck: Optional[dict[str, Any]] = None
-    stop_timeout: int = 10
+    stop_timeout: int = DEFAULT_STOP_TIMEOUT
     restart_policy: str = DEFAULT_RESTART_POLICY
     restart_retries: Optional[int] = None
-    log_driver: str = "json-file"
+    log_driver: str = DEFAULT_DRIVER
     log_options: dict[str, str] = field(default_factory=dict)
     wait: str = "auto"
-    wait_timeout: int = 60
+    wait_timeout: int = DEFAULT_WAIT_TIMEOUT
     update_strategy: str = "stop-first"
     rollback: bool = False
     adopt: bool = False
@@ -175,21 +239,21 @@ class ServiceSpec:
             entrypoint=_as_argv(params.get("entrypoint"), "entrypoint", problems),
             env=_as_env(params.get("env"), "env", problems),
             secret_env=_as_env(params.get("secret_env"), "secret_env", problems),
-            ports=[p for p in (_parse_port(item, problems) for item in params.get("ports") or []) if p],
+            ports=[p for item in params.get("ports") or [] for p in _parse_port(item, problems)],
             mounts=[m for m in (_parse_mount(item, problems) for item in params.get("volumes") or []) if m],
             networks=list(params.get("networks") or []),
-            labels={str(k): str(v) for k, v in (params.get("labels") or {}).items()},
+            labels=_as_env(params.get("labels"), "labels", problems, names=False),
             user=params.get("user"),
             memory=_parse_memory(params.get("memory"), problems),
             cpus=params.get("cpus"),
             healthcheck=_parse_healthcheck(params.get("healthcheck"), problems),
-            stop_timeout=params.get("stop_timeout", 10),
+            stop_timeout=params.get("stop_timeout", DEFAULT_STOP_TIMEOUT),
             restart_policy=params.get("restart_policy") or DEFAULT_RESTART_POLICY,
             restart_retries=params.get("restart_retries"),
             log_driver=log_driver,
             log_options=log_options,
             wait=params.get("wait") or "auto",
-            wait_timeout=params.get("wait_timeout", 60),
+            wait_timeout=params.get("wait_timeout", DEFAULT_WAIT_TIMEOUT),
             update_strategy=params.get("update_strategy") or "stop-first",
             rollback=params.get("rollback", False),
             adopt=params.get("adopt", False),
@@ -198,7 +262,7 @@ class ServiceSpec:
         )
         problems.extend(spec._cross_checks())
         if problems:
-            raise SpecError(name, problems)
+            raise SpecError("service %s" % name, problems)
         if spec.restart_policy == "on-failure" and spec.restart_retries is None:
             spec.restart_retries = DEFAULT_RESTART_RETRIES
         return spec
@@ -222,6 +286,7 @@ class ServiceSpec:
             problems.append("image is required unless state=absent or rollback=true")
         if self.wait == "healthy" and self.healthcheck is not None and self.healthcheck.get("disabled"):
             problems.append("wait=healthy needs a health check, but healthcheck.disable is true")
+        problems.extend(duplicate_host_ports([("item", [p]) for p in self.ports]))
         targets = [m.target for m in self.mounts]
         for target in sorted({t for t in targets if targets.count(t) > 1}):
             problems.append("volumes: %s is mounted more than once" % target)
@@ -236,50 +301,36 @@ class ServiceSpec:
                 problems.append("networks: %r is not a valid network name" % name)
         return problems
 
-    # Fields compared between desired and running; values are plain JSON data.
-    def fields(self) -> dict[str, Any]:
-        image = self.image
-        return {
-            "image": (image.pinned if image.digest else str(image)) if image else None,
-            "command": self.command,
-            "entrypoint": self.entrypoint,
-            "env": dict(sorted(self.env.items())),
-            "secret_env": {k: _secret_fingerprint(k, v) for k, v in sorted(self.secret_env.items())},
-            "ports": sorted(p.as_field() for p in self.ports),
-            "volumes": sorted((m.as_field() for m in self.mounts), key=lambda m: m["target"]),
-            "networks": sorted(self.networks),
-            "labels": dict(sorted(self.labels.items())),
-            "user": self.user,
-            "healthcheck": self.healthcheck,
-            "stop_timeout": self.stop_timeout,
-            "log_config": {"driver": self.log_driver, "options": dict(sorted(self.log_options.items()))},
-            "restart_policy": {"name": self.restart_policy, "retries": self.restart_retries or 0},
-            "memory": self.memory,
-            "cpus": self.cpus,
-        }
-
-    def port_conflicts(self, other_ports: list[str]) -> list[str]:
-        """Fixed host ports this spec publishes that ``other_ports`` (field form) also publishes."""
-        mine = {_host_side(p.as_field()) for p in self.ports if p.published}
-        theirs = {_host_side(p) for p in other_ports}
-        return sorted(h for h in mine & theirs if h)
+    def port_conflicts(self, other: list["Port"]) -> list[str]:
+        """Host ports this spec publishes that ``other`` also holds (see :func:`ports_clash`)."""
+        return sorted({mine.host_side() for mine in self.ports for theirs in other if ports_clash(mine, theirs)})
 
 
-# Fields changed on the live container (docker update) rather than by replacing it: a restart policy
-# change must not restart the service.
-IN_PLACE_FIELDS = ("restart_policy",)
-SECRET_FIELDS = ("secret_env",)
+def ports_clash(one: Port, other: Port) -> bool:
+    """Both bind the same fixed host port and protocol on overlapping addresses (unspecified means all).
+
+    A port the Engine picks (none given, or a range to pick from) never clashes: the Engine takes a free one.
+    """
+    if not (one.fixed and other.fixed) or one.published != other.published or one.protocol != other.protocol:
+        return False
+    anywhere = ("", "0.0.0.0", "::")
+    return one.host_ip == other.host_ip or one.host_ip in anywhere or other.host_ip in anywhere
 
 
-def _host_side(port_field: str) -> str:
-    head, _sep, proto = port_field.partition("/")
-    parts = head.rsplit(":", 2)
-    if len(parts) < 2:
-        return ""
-    return "%s/%s" % (parts[-2], proto)
+def duplicate_host_ports(owners: list[tuple[str, list[Port]]]) -> list[str]:
+    """Problems for every host port two items publish; ``owners`` pairs a label (e.g. a service name) with its ports."""
+    items = [(owner, port) for owner, ports in owners for port in ports]
+    problems = []
+    for index, (owner, port) in enumerate(items):
+        for other_owner, other in items[index + 1:]:
+            if ports_clash(port, other):
+                problems.append("ports: %s %s and %s %s both publish host port %s; give each its own host port, "
+                                "or leave the host port out to let the Engine pick one"
+                                % (owner, port.describe(), other_owner, other.describe(), port.host_side()))
+    return problems
 
 
-def _secret_fingerprint(key: str, value: str) -> str:
+def secret_fingerprint(key: str, value: str) -> str:
     return "sha256:" + hashlib.sha256(("%s=%s" % (key, value)).encode()).hexdigest()[:16]
 
 
@@ -309,72 +360,127 @@ def _as_argv(value: Any, what: str, problems: list[str]) -> Optional[list[str]]:
     return None
 
 
-def _as_env(value: Any, what: str, problems: list[str]) -> dict[str, str]:
+def _as_env(value: Any, what: str, problems: list[str], names: bool = True) -> dict[str, str]:
     result = {}
     for key, item in (value or {}).items():
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", str(key)):
+        if names and not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", str(key)):
             problems.append("%s: %r is not a valid variable name" % (what, key))
             continue
         if isinstance(item, (dict, list)):
             problems.append("%s.%s must be a string, number or boolean" % (what, key))
             continue
-        result[str(key)] = ("true" if item else "false") if isinstance(item, bool) else str(item)
+        if isinstance(item, bool) or isinstance(item, float):
+            # YAML already turned yes/no/on/off/true into a boolean and 1.10 into 1.1: what the user meant is lost.
+            kind = "the boolean %s" % ("true" if item else "false") if isinstance(item, bool) else "the number %r" % item
+            problems.append("%s.%s is %s, not text: YAML converts unquoted yes/no/true/false and decimals; quote the "
+                            "value as you want it, e.g. %s: \"yes\" or \"1.10\"" % (what, key, kind, key))
+            continue
+        result[str(key)] = "" if item is None else str(item)
     return result
 
 
-def _parse_port(item: Any, problems: list[str]) -> Optional[Port]:
-    if isinstance(item, int):
-        item = str(item)
-    if isinstance(item, str):
-        match = _PORT_RE.match(item)
-        if not match:
-            problems.append("ports: %r is not [host_ip:][published:]target[/protocol]" % item)
-            return None
-        data: dict[str, Any] = {"target": match["target"], "published": match["published"],
-                                "host_ip": (match["ip"] or "").strip("[]"), "protocol": match["proto"] or "tcp"}
-    elif isinstance(item, dict):
-        data = dict(item)
-        unknown = set(data) - {"target", "published", "host_ip", "protocol"}
+def _parse_port(item: Any, problems: list[str]) -> list[Port]:
+    """One ``ports`` item (docker's ``[ip:][published[-end]:]target[-end][/protocol]`` or a dict) as Ports."""
+    if isinstance(item, dict):
+        unknown = set(item) - {"target", "published", "host_ip", "protocol"}
         if unknown:
             problems.append("ports: unknown keys %s (use target, published, host_ip, protocol)" % ", ".join(sorted(unknown)))
-            return None
+            return []
+        if item.get("target") in (None, ""):
+            problems.append("ports: %r needs a target port" % (item,))
+            return []
+        ip = str(item.get("host_ip") or "")
+        given = "" if item.get("published") in (None, "") else str(item["published"])
+        host = ("[%s]" % ip if ":" in ip else ip) + ":" if ip else ""
+        text = "%s%s%s%s" % (host, given, ":" if host or given else "", item["target"])
+        text += "/%s" % item["protocol"] if item.get("protocol") else ""
+    elif isinstance(item, (str, int)) and not isinstance(item, bool):
+        text = str(item)
     else:
         problems.append("ports: %r must be a string like '8080:80' or a dict" % (item,))
-        return None
-    try:
-        target = int(data["target"])
-        published = int(data["published"]) if data.get("published") not in (None, "") else None
-    except (KeyError, TypeError, ValueError):
-        problems.append("ports: %r needs a numeric target (and published) port" % (item,))
-        return None
-    protocol = data.get("protocol") or "tcp"
-    for number in (target, published):
-        if number is not None and not 1 <= number <= 65535:
-            problems.append("ports: %r: %d is outside 1-65535" % (item, number))
-            return None
+        return []
+    protocol = text.rpartition("/")[2] if "/" in text else "tcp"
     if protocol not in ("tcp", "udp", "sctp"):
         problems.append("ports: %r: protocol must be tcp, udp or sctp" % (item,))
+        return []
+    if split_port is None:
+        problems.append("ports: %r cannot be read without the Docker SDK for Python (pip install docker)" % (item,))
+        return []
+    try:
+        internal, external = split_port(text)
+    except ValueError as exc:
+        problems.append("ports: %r is not [host_ip:][published[-end]:]target[-end][/protocol] (%s)" % (item, exc))
+        return []
+    ports = []
+    for index, target_text in enumerate(internal):
+        target = int(target_text.partition("/")[0])
+        host_ip: Optional[str] = ""
+        published: Optional[str] = None
+        if external is not None:
+            binding = external[index]
+            host_ip, published = binding if isinstance(binding, tuple) else ("", binding)
+        first, _sep, last = str(published or "").partition("-")
+        numbers = [target] + [int(n) for n in (first, last) if n]
+        if any(not 1 <= n <= 65535 for n in numbers):
+            problems.append("ports: %r: port numbers must be within 1-65535" % (item,))
+            return []
+        if last and int(last) < int(first):
+            problems.append("ports: %r: the host port range ends before it starts" % (item,))
+            return []
+        ports.append(Port(target=target, protocol=protocol, published=int(first) if first else None,
+                          published_end=int(last) if last else None, host_ip=host_ip or "", text=str(item)))
+    return ports
+
+
+def _mount_options(text: str, options: str, problems: list[str]) -> Optional[dict[str, Any]]:
+    """The third part of ``source:target:options`` (comma separated, as docker run -v takes them)."""
+    data: dict[str, Any] = {}
+    for option in options.split(","):
+        if option in ("ro", "rw"):
+            data["read_only"] = option == "ro"
+        elif option in ("z", "Z"):
+            data["selinux"] = option
+        elif option in _PROPAGATIONS:
+            data["propagation"] = option
+        else:
+            problems.append("volumes: %r: unknown option %r; use ro or rw, z or Z (SELinux relabelling) and a bind "
+                            "propagation (%s)" % (text, option, ", ".join(_PROPAGATIONS)))
+            return None
+    return data
+
+
+def _tmpfs_mode(value: Any, problems: list[str]) -> Optional[int]:
+    text = str(value).strip()
+    text = text[2:] if text.lower().startswith("0o") else text
+    if isinstance(value, bool) or not text or any(c not in "01234567" for c in text):
+        problems.append("volumes: tmpfs_mode %r is not an octal file mode like \"1777\" (quote it)" % (value,))
         return None
-    return Port(target=target, protocol=protocol, published=published, host_ip=data.get("host_ip") or "")
+    return int(text, 8)
 
 
 def _parse_mount(item: Any, problems: list[str]) -> Optional[Mount]:
     if isinstance(item, str):
         parts = item.split(":")
-        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-            problems.append("volumes: %r is not source:target[:ro|rw]" % item)
+        if len(parts) not in (2, 3):
+            problems.append("volumes: %r is not source:target[:options]" % item)
             return None
-        data: dict[str, Any] = {"source": parts[0], "target": parts[1], "read_only": len(parts) == 3 and parts[2] == "ro"}
+        data: dict[str, Any] = {"source": parts[0], "target": parts[1]}
+        if len(parts) == 3:
+            options = _mount_options(item, parts[2], problems)
+            if options is None:
+                return None
+            data.update(options)
         data["type"] = "bind" if parts[0].startswith("/") else "volume"
     elif isinstance(item, dict):
         data = dict(item)
-        unknown = set(data) - {"type", "source", "target", "read_only", "driver", "driver_options", "labels", "tmpfs_size"}
+        unknown = set(data) - {"type", "source", "target", "read_only", "driver", "driver_options", "labels",
+                               "tmpfs_size", "tmpfs_mode", "propagation", "selinux"}
         if unknown:
             problems.append("volumes: unknown keys %s" % ", ".join(sorted(unknown)))
             return None
         data.setdefault("type", "bind" if str(data.get("source", "")).startswith("/") else "volume")
     else:
-        problems.append("volumes: %r must be 'source:target[:ro]' or a dict" % (item,))
+        problems.append("volumes: %r must be 'source:target[:options]' or a dict" % (item,))
         return None
     kind, source, target = data["type"], data.get("source"), data.get("target")
     if kind not in ("volume", "bind", "tmpfs"):
@@ -398,6 +504,16 @@ def _parse_mount(item: Any, problems: list[str]) -> Optional[Mount]:
     if kind != "volume" and (data.get("driver") or data.get("driver_options") or data.get("labels")):
         problems.append("volumes: driver, driver_options and labels only apply to type=volume (%s)" % target)
         return None
+    if data.get("propagation") and (kind != "bind" or data["propagation"] not in _PROPAGATIONS):
+        problems.append("volumes: propagation %r (%s) needs a bind mount and one of %s"
+                        % (data["propagation"], target, ", ".join(_PROPAGATIONS)))
+        return None
+    if data.get("selinux") and (kind == "tmpfs" or data["selinux"] not in ("z", "Z")):
+        problems.append("volumes: selinux %r (%s) must be z or Z, on a bind or volume mount" % (data["selinux"], target))
+        return None
+    if kind != "tmpfs" and (data.get("tmpfs_size") is not None or data.get("tmpfs_mode") is not None):
+        problems.append("volumes: tmpfs_size and tmpfs_mode only apply to type=tmpfs (%s)" % target)
+        return None
     tmpfs_size = None
     if data.get("tmpfs_size") is not None:
         try:
@@ -405,12 +521,16 @@ def _parse_mount(item: Any, problems: list[str]) -> Optional[Mount]:
         except ValueError:
             problems.append("volumes: tmpfs_size %r is not a size like 64m" % data["tmpfs_size"])
             return None
+    tmpfs_mode = _tmpfs_mode(data["tmpfs_mode"], problems) if data.get("tmpfs_mode") is not None else None
+    if data.get("tmpfs_mode") is not None and tmpfs_mode is None:
+        return None
     return Mount(
         type=kind, target=target, source=source, read_only=bool(data.get("read_only")),
         driver=data.get("driver"),
         driver_options=tuple(sorted((str(k), str(v)) for k, v in (data.get("driver_options") or {}).items())),
         volume_labels=tuple(sorted((str(k), str(v)) for k, v in (data.get("labels") or {}).items())),
-        tmpfs_size=tmpfs_size,
+        tmpfs_size=tmpfs_size, tmpfs_mode=tmpfs_mode, propagation=data.get("propagation"),
+        selinux=data.get("selinux"),
     )
 
 
@@ -470,52 +590,3 @@ def _parse_healthcheck(value: Optional[dict[str, Any]], problems: list[str]) -> 
             problems.append("healthcheck.retries must be 0 or more")
         check["retries"] = value["retries"]
     return check
-
-
-def engine_args(fields: dict[str, Any], env_values: dict[str, str], labels: dict[str, str]) -> dict[str, Any]:
-    """Map spec fields to Engine API arguments: container config, host config kwargs, networks.
-
-    ``env_values`` holds the real values of env and secret_env (the fields only fingerprint secrets).
-    """
-    exposed: list[Any] = []
-    bindings: dict[str, list[Any]] = {}
-    for text in fields["ports"]:
-        head, _sep, proto = text.partition("/")
-        parts = head.rsplit(":", 2)
-        key = "%s/%s" % (parts[-1], proto)
-        exposed.append((int(parts[-1]), proto) if proto != "tcp" else int(parts[-1]))
-        if len(parts) >= 2:
-            published = int(parts[-2]) if parts[-2] else None
-            host_ip = parts[-3] if len(parts) == 3 else ""
-            binding = (host_ip, published) if published else (host_ip,)
-            bindings.setdefault(key, []).append(binding if host_ip else published)
-    mounts = []
-    for volume in fields["volumes"]:
-        mount: dict[str, Any] = {"Type": volume["type"], "Target": volume["target"], "ReadOnly": volume["read_only"]}
-        if volume.get("source"):
-            mount["Source"] = volume["source"]
-        if volume.get("tmpfs_size"):
-            mount["TmpfsOptions"] = {"SizeBytes": volume["tmpfs_size"]}
-        mounts.append(mount)
-    health = fields["healthcheck"]
-    config: dict[str, Any] = dict(
-        command=fields["command"],
-        entrypoint=fields["entrypoint"],
-        environment=["%s=%s" % item for item in sorted(env_values.items())] or None,
-        labels=labels,
-        user=fields["user"],
-        stop_timeout=fields["stop_timeout"],
-        ports=exposed or None,
-        healthcheck={k: v for k, v in health.items() if k != "disabled"} if health else None,
-    )
-    policy = fields["restart_policy"]
-    host: dict[str, Any] = dict(
-        port_bindings=bindings or None,
-        mounts=mounts or None,
-        restart_policy={"Name": policy["name"], "MaximumRetryCount": policy["retries"]}
-        if policy["name"] == "on-failure" else {"Name": policy["name"]},
-        log_config={"type": fields["log_config"]["driver"], "config": fields["log_config"]["options"]},
-        mem_limit=fields["memory"],
-        nano_cpus=int(fields["cpus"] * 1e9) if fields["cpus"] else None,
-    )
-    return dict(config=config, host=host, networks=list(fields["networks"]))

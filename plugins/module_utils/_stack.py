@@ -13,7 +13,8 @@ from ._converge import ConvergeError, Resolver, ServiceResult, converge_service
 from ._diff import diff_view
 from ._engine import Engine, EngineError
 from ._registry import RegistryError
-from ._service_spec import LABEL_MANAGED, LABEL_SERVICE, LABEL_STACK, ServiceSpec, SpecError
+from ._record import LABEL_MANAGED, LABEL_SERVICE, LABEL_STACK
+from ._service_spec import DEFAULT_STOP_TIMEOUT, ServiceSpec, SpecError, duplicate_host_ports
 
 SUMMARY_KEYS = ("create", "recreate", "update", "start", "stop", "remove", "unchanged")
 
@@ -61,8 +62,9 @@ def build_specs(stack: str, items: list[dict[str, Any]]) -> list[ServiceSpec]:
             problems.append(str(exc))
     names = [s.name for s in specs]
     problems += ["services: %s is declared more than once" % n for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += duplicate_host_ports([("service %s" % s.name, s.ports) for s in specs if s.state != "absent"])
     if problems:
-        raise SpecError(stack, problems)
+        raise SpecError("stack %s" % stack, problems)
     return dependency_order(stack, specs)
 
 
@@ -72,7 +74,7 @@ def dependency_order(stack: str, specs: list[ServiceSpec]) -> list[ServiceSpec]:
     problems = ["service %s depends_on %s, which the stack does not declare" % (s.name, d)
                 for s in specs for d in s.depends_on if d not in by_name]
     if problems:
-        raise SpecError(stack, problems)
+        raise SpecError("stack %s" % stack, problems)
     ordered: list[ServiceSpec] = []
     visiting: list[str] = []
 
@@ -81,7 +83,7 @@ def dependency_order(stack: str, specs: list[ServiceSpec]) -> list[ServiceSpec]:
             return
         if spec.name in visiting:
             cycle = visiting[visiting.index(spec.name):] + [spec.name]
-            raise SpecError(stack, ["depends_on forms a cycle: %s" % " -> ".join(cycle)])
+            raise SpecError("stack %s" % stack, ["depends_on forms a cycle: %s" % " -> ".join(cycle)])
         visiting.append(spec.name)
         for dep in spec.depends_on:
             visit(by_name[dep])
@@ -174,10 +176,16 @@ def converge_stack(engine: Engine, make_engine: Callable[[], Engine], stack: str
             if name in declared or container["Name"].lstrip("/") != name:
                 continue
             if not check_mode:
-                engine.stop(container["Id"], 10)
+                engine.stop(container["Id"], _stop_timeout(container))
                 engine.remove(container["Id"])
             result.pruned.append(name)
     return result
+
+
+def _stop_timeout(container: dict[str, Any]) -> int:
+    """The container's own stop timeout (as the service set it), like docker stop without -t."""
+    timeout = (container.get("Config") or {}).get("StopTimeout")
+    return DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
 
 
 class StackError(Exception):

@@ -258,7 +258,7 @@ def main() -> None:
     try:
         specs = build_specs(params["name"], params["services"])
     except SpecError as exc:
-        module.fail_json(msg="stack %s" % exc)
+        module.fail_json(msg=str(exc))
     engine = Engine.from_module(module)
     connection = ConnectionParams.from_params(params)
     try:
