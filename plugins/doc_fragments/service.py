@@ -38,7 +38,10 @@ options:
     description: Entrypoint, as a list or a single string. Defaults to the image's.
     type: raw
   env:
-    description: Environment variables. Values are shown in results and diffs; put secrets in O(secret_env).
+    description:
+      - Environment variables. Values are shown in results and diffs; put secrets in O(secret_env).
+      - Quote values YAML would convert (C("yes"), C("1.10")); an unquoted boolean or decimal is refused, since what
+        was meant is lost by then. Whole numbers are fine.
     type: dict
     default: {}
   secret_env:
@@ -48,16 +51,25 @@ options:
     default: {}
   ports:
     description:
-      - Published ports as C([host_ip:][published:]target[/protocol]) strings or dicts with keys
-        C(target), C(published), C(host_ip), C(protocol).
+      - Published ports as C(docker run -p) takes them, C([host_ip:][published[-end]:]target[-end][/protocol]), or dicts
+        with keys C(target), C(published), C(host_ip), C(protocol). Protocols are V(tcp), V(udp), V(sctp); write an IPv6
+        address in brackets (C([::1]:8080:80)).
+      - Without a host port (C(9001), C(127.0.0.1::9001)) the Engine picks a free one, returned in RV(ports); with a
+        host range for one port (C(8000-8010:80)) it picks one of the range.
+      - Two items, or two services of one M(dockhand.containers.stack), that publish the same host port are refused
+        before anything changes.
     type: list
     elements: raw
     default: []
   volumes:
     description:
-      - Mounts as C(source:target[:ro]) strings (a source starting with C(/) is a bind mount, otherwise a named volume)
-        or dicts with keys C(type) (V(volume), V(bind), V(tmpfs)), C(source), C(target), C(read_only), C(driver),
-        C(driver_options), C(labels), C(tmpfs_size).
+      - Mounts as C(docker run -v) takes them, C(source:target[:options]) (a source starting with C(/) is a bind mount,
+        otherwise a named volume), where options are comma separated V(ro) or V(rw), V(z) or V(Z) (SELinux
+        relabelling) and, for a bind mount, a propagation (V(rprivate), V(private), V(rshared), V(shared), V(rslave),
+        V(slave)).
+      - Or dicts with keys C(type) (V(volume), V(bind), V(tmpfs)), C(source), C(target), C(read_only), C(driver),
+        C(driver_options), C(labels), C(selinux), C(propagation), C(tmpfs_size), C(tmpfs_mode) (octal text such as
+        C("1777")).
       - A missing named volume is created with C(driver), C(driver_options) and C(labels). An existing volume whose
         driver or options differ is an error; it is never recreated. Data in named volumes survives every update.
     type: list
@@ -69,17 +81,22 @@ options:
     elements: str
     default: []
   labels:
-    description: Labels of your own; the C(dockhand.) prefix is reserved.
+    description: Labels of your own; the C(dockhand.) prefix is reserved. Quote values as for O(env).
     type: dict
     default: {}
   user:
     description: User (and group) the process runs as.
     type: str
   memory:
-    description: Memory limit such as C(256m) or C(1g).
+    description:
+      - Memory limit such as C(256m) or C(1g).
+      - Changed on the running container, as C(docker update) does (the swap limit follows at twice the memory, as
+        for a new container). Removing the limit needs a new container; the diff says so.
     type: str
   cpus:
-    description: CPU limit in cores, such as C(0.5).
+    description:
+      - CPU limit in cores, such as C(0.5). Changed on the running container like O(memory); removing it needs a new
+        container.
     type: float
   healthcheck:
     description: Health check; defaults to the image's.
@@ -112,7 +129,9 @@ options:
     description:
       - When the Engine restarts the container. V(on-failure) with O(restart_retries) stops a crash loop;
         V(always) without a health check gives a warning.
-      - Changing only the restart policy updates the running container in place, without a restart.
+      - Changing the restart policy, O(memory) or O(cpus) updates the running container in place, without a restart.
+        Such an update is recorded on the container, so M(dockhand.containers.service_info) reports no drift for it
+        (a manual C(docker update) still is drift).
     type: str
     default: on-failure
     choices: ['no', on-failure, always, unless-stopped]
@@ -121,9 +140,12 @@ options:
     type: int
   log_driver:
     description:
-      - Logging driver, validated with its options before anything changes.
+      - Logging driver, any the Engine has (built in or a log-driver plugin).
+      - V(json-file), V(local), V(syslog), V(journald), V(gelf), V(fluentd) and V(none) are validated with their
+        options before anything changes; sizes are read as the Engine reads them (C(10m), C(10M), C(10k), C(10mb)).
+        Other drivers and their options are validated by the Engine when the new container is created, before the
+        running one is touched.
       - With V(json-file) and no C(max-size), logs rotate at C(max-size=10m), C(max-file=3).
-      - One of V(json-file), V(local), V(syslog), V(journald), V(gelf), V(fluentd), V(none).
     type: str
     default: json-file
   log_options:

@@ -43,17 +43,29 @@ class ServiceResult:
     previous_image: Optional[str] = None
     container_id: Optional[str] = None
     health: Optional[str] = None
+    ports: list[dict[str, Any]] = field(default_factory=list)  # as published, with the host ports the Engine chose
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self, diff: bool) -> dict[str, Any]:
         result: dict[str, Any] = dict(
             name=self.name, changed=self.changed, actions=self.actions, image=self.image, digest=self.digest,
             previous_image=self.previous_image, container_id=self.container_id, state=self.after_state,
-            health=self.health, changed_fields=[c.field for c in self.changes],
+            health=self.health, changed_fields=[c.field for c in self.changes], ports=self.ports,
         )
         if diff:
             result["diff"] = diff_view(self.changes, self.before_state, self.after_state)
         return result
+
+
+def published_ports(container: dict[str, Any]) -> list[dict[str, Any]]:
+    """The host ports a running container publishes, including those the Engine picked."""
+    found = []
+    for key, bindings in sorted(((container.get("NetworkSettings") or {}).get("Ports") or {}).items()):
+        target, _sep, protocol = key.partition("/")
+        for binding in bindings or []:
+            found.append({"target": int(target), "protocol": protocol, "host_ip": binding.get("HostIp") or "",
+                          "published": int(binding["HostPort"]) if binding.get("HostPort") else None})
+    return found
 
 
 def container_state(container: Optional[dict[str, Any]]) -> str:
@@ -416,6 +428,7 @@ def _describe(container: Optional[dict[str, Any]], result: ServiceResult, applie
     if applied:
         result.after_state = container_state(container)
     result.health = (container["State"].get("Health") or {}).get("Status")
+    result.ports = published_ports(container)
     result.image = result.image or container["Config"].get("Image")
     image = parse_image_ref(result.image) if result.image else None
     result.digest = result.digest or (image.digest if image else None)

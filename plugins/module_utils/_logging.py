@@ -1,13 +1,19 @@
 # Copyright: (c) 2026, dockhand.containers contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Logging drivers we support, the options each accepts, and the rotating default."""
+"""Logging drivers: the options of those we know well (checked before anything changes), and the rotating default.
+
+Every other driver (the Engine's other built-ins such as awslogs or splunk, and log-driver plugins) is
+passed to the Engine as given: the Engine validates it when the replacement container is created,
+before the running one is touched.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Callable, Optional
 
-_SIZE = re.compile(r"^[1-9][0-9]*[kmg]?$")
+# The Engine reads sizes with go-units' RAMInBytes: 10m, 10M, 10mb, 10MiB, 1.5g, "10 k" (binary multiples).
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _BOOL = ("true", "false")
 _COMMON_META = ("tag", "labels", "labels-regex", "env", "env-regex")
 # Options the daemon accepts for every driver (delivery mode, ring buffer).
@@ -34,7 +40,8 @@ DEFAULT_DRIVER = "json-file"
 
 
 def _check_size(value: str) -> Optional[str]:
-    return None if _SIZE.match(value) else "a size such as 10m, 512k or 1g"
+    match = _SIZE.match(value)
+    return None if match and float(match.group(1)) > 0 else "a positive size such as 10m, 10M, 512k or 1g"
 
 
 def _check_positive_int(value: str) -> Optional[str]:
@@ -82,8 +89,7 @@ def normalise_log_config(driver: Optional[str], options: Optional[dict[str, obje
     driver = driver or DEFAULT_DRIVER
     given = {str(k): _as_option_text(v) for k, v in (options or {}).items()}
     if driver not in DRIVER_OPTIONS:
-        return driver, given, ["log_driver %r is not supported; use one of %s"
-                               % (driver, ", ".join(sorted(DRIVER_OPTIONS)))]
+        return driver, given, []
     problems = []
     allowed = DRIVER_OPTIONS[driver] + (_DELIVERY if driver != "none" else ())
     for key in sorted(given):

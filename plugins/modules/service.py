@@ -28,7 +28,9 @@ attributes:
     details: Predicts exactly what a real run would do, including tag resolution; nothing on the host changes.
   diff_mode:
     support: full
-    details: Shows before and after of the fields that differ; O(secret_env) values are masked.
+    details:
+      - Shows before and after of the fields that differ; O(secret_env) values are masked.
+      - C(recreate_reason) says why a change the running container cannot take in place needs a new container.
   platform:
     platforms: posix
 """
@@ -91,6 +93,25 @@ health:
   description: Health status reported by the Engine, if the container has a health check.
   returned: always
   type: str
+ports:
+  description: The host ports the container publishes, including those the Engine picked; empty while it is stopped.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    target:
+      description: Port inside the container.
+      type: int
+    protocol:
+      description: V(tcp), V(udp) or V(sctp).
+      type: str
+    host_ip:
+      description: Host address it is bound to.
+      type: str
+    published:
+      description: Host port.
+      type: int
+  sample: [{target: 8080, protocol: tcp, host_ip: 0.0.0.0, published: 49153}]
 changed_fields:
   description: Names of the fields that differed from the running container.
   returned: always

@@ -27,10 +27,11 @@ def test_booleans_and_numbers_become_docker_option_text() -> None:
 
 
 @pytest.mark.parametrize("driver, options, message", [
-    ("splunk-ish", {}, "log_driver 'splunk-ish' is not supported"),
     ("journald", {"max-size": "10m"}, "log_options.max-size is not an option of log_driver journald"),
     ("json-file", {"max-size": "ten"}, "log_options.max-size='ten' is invalid"),
     ("json-file", {"max-size": "10m", "max-file": "0"}, "expected a positive whole number"),
+    ("json-file", {"max-size": "0"}, "expected a positive size"),
+    ("json-file", {"max-size": "10q"}, "expected a positive size"),
     ("gelf", {}, "log_driver gelf needs log_options.gelf-address"),
     ("gelf", {"gelf-address": "http://x:1"}, "expected a URL starting with udp:// or tcp://"),
     ("syslog", {"max-buffer-size": "1m"}, "max-buffer-size only applies with log_options.mode=non-blocking"),
@@ -41,3 +42,13 @@ def test_booleans_and_numbers_become_docker_option_text() -> None:
 def test_invalid_log_settings_name_the_option_and_the_fix(driver: str, options: dict, message: str) -> None:
     problems = normalise_log_config(driver, options)[2]
     assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize("size", ["10m", "10M", "10k", "10K", "1g", "10mb", "10MiB", "1.5g", "10 m", "1024"])
+def test_sizes_are_read_as_the_engine_reads_them(size: str) -> None:
+    assert normalise_log_config("json-file", {"max-size": size}) == ("json-file", {"max-size": size}, [])
+
+
+@pytest.mark.parametrize("driver", ["awslogs", "splunk", "gcplogs", "logentries", "etwlogs", "vendor/some-plugin:1.0"])
+def test_other_builtin_drivers_and_plugins_are_left_to_the_engine(driver: str) -> None:
+    assert normalise_log_config(driver, {"anything": "goes"}) == (driver, {"anything": "goes"}, [])
