@@ -220,4 +220,3 @@ def read_record(engine: Engine, container: dict[str, Any]) -> Optional[Record]:
         return record
     archive = engine.read_archive(container["Id"], UPDATES_PATH)
     return record_from_labels(container, parse_updates(archive) if archive else None)
-

@@ -9,7 +9,7 @@ before an existing container is stopped, and a failed swap puts the previous con
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 from ._container_config import desired_fields, engine_args, observed_fields, read_record
@@ -201,7 +201,15 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
             engine.remove(container_id)
             return result
         if plan.action == "update" and plan.record is not None:
-            _update_in_place(engine, plan.existing, plan.record, plan.changes)
+            try:
+                _update_in_place(engine, plan.existing, plan.record, plan.changes)
+            except EngineError as exc:
+                # The running container cannot take it (e.g. a memory limit below what it uses): a new one can.
+                _recreate_instead(plan, plan.record, str(exc))
+                result.changes, result.actions = plan.changes, _actions(plan)
+                container_id = _replace(engine, plan, _prepare(engine, plan, registry_auth))
+                _describe(engine.container(container_id), result, applied=True)
+                return result
         if plan.stop:
             engine.stop(container_id, spec.stop_timeout)
         if plan.start:
@@ -209,6 +217,18 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
             _wait(engine, container_id, plan)
     _describe(engine.container(container_id), result, applied=True)
     return result
+
+
+def _recreate_instead(plan: Plan, record: Record, why: str) -> None:
+    """Turn a refused in-place update into a replacement carrying the same changes (and saying why)."""
+    running = bool((plan.existing or {}).get("State", {}).get("Running"))
+    plan.action = "recreate"
+    plan.changes = [replace(c, in_place=False, update=None, why_recreate="the running container refused the update (%s)"
+                            % why) for c in plan.changes]
+    plan.previous_spec = record.applied
+    plan.previous_image = record.previous_image
+    plan.start = plan.spec.state == "started" or (plan.spec.state == "present" and running)
+    plan.stop = False
 
 
 def _update_in_place(engine: Engine, container: dict[str, Any], record: Record, changes: list[Change]) -> None:

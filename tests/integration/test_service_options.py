@@ -42,7 +42,7 @@ def test_full_spec_maps_every_option_to_the_engine_and_a_second_run_changes_noth
     spec: dict[str, Any] = dict(
         entrypoint=["/bin/sh", "-c"],
         command=["trap 'exit 0' TERM; echo started as $(id -u); httpd -f -p 8080 -h /www & wait"],
-        env={"MODE": "full", "DEBUG": True, "WORKERS": 4},
+        env={"MODE": "full", "DEBUG": "true", "WORKERS": 4},
         secret_env={"TOKEN": "full-spec-token"},
         ports=["127.0.0.1:18600:8080", "18601:8081/udp", 9000],
         networks=[f"{name}-net"],
@@ -65,7 +65,8 @@ def test_full_spec_maps_every_option_to_the_engine_and_a_second_run_changes_noth
     assert config["Entrypoint"] == ["/bin/sh", "-c"] and config["Cmd"] == spec["command"]
     assert {"MODE=full", "DEBUG=true", "WORKERS=4", "TOKEN=full-spec-token"} <= set(config["Env"])
     assert host["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18600"}],
-                                    "8081/udp": [{"HostIp": "", "HostPort": "18601"}]}
+                                    "8081/udp": [{"HostIp": "", "HostPort": "18601"}],
+                                    "9000/tcp": [{"HostIp": "", "HostPort": ""}]}  # the Engine picks the host port
     assert {"8080/tcp", "8081/udp", "9000/tcp"} <= set(config["ExposedPorts"])
     assert config["Labels"]["team"] == "shop"
     assert config["User"] == "1000:1000"

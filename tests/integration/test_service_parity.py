@@ -6,7 +6,8 @@ the same way, and what it reports is true.
 - ports as `docker run -p` takes them: no host port (the Engine picks one, returned), ranges, `ip::target`, IPv6, udp
 - mounts with `ro,z`, bind propagation, tmpfs_mode; logging drivers the Engine has, sizes as the Engine reads them
 - refused before anything changes (events-checked): YAML-mangled env/labels, an image ID, two items or two services of
-  a stack on one host port, a logging driver the Engine does not have (refused by the Engine itself)
+  a stack on one host port, an option of a driver the collection leaves to the Engine (refused by the Engine itself;
+  test_service_bad_inputs has a driver the Engine does not have)
 - stack prune stops a container with its own stop_timeout; the restart_policy=always warning only when it applies
 
 Most scenarios run against lab node3's engine (docker_host); the ports scenario runs against this machine's engine
@@ -55,9 +56,15 @@ def info(node: Node, name: str) -> dict[str, Any]:
 
 
 def engine_changes(events: EngineEvents) -> list[tuple[str, str, str]]:
-    return [(e["Type"], e["Action"], e.get("Actor", {}).get("Attributes", {}).get("name"))
-            for kind in ("container", "volume", "network") for e in events.of(kind)
-            if not e["Action"].startswith(HEALTH_CHECK_ACTIONS)]
+    """Events on this module's containers, volumes and networks (other test modules share the engine)."""
+    found = []
+    for kind in ("container", "volume", "network"):
+        for event in events.of(kind):
+            actor = event.get("Actor", {})
+            name = actor.get("ID", "") if kind == "volume" else actor.get("Attributes", {}).get("name", "")
+            if name.startswith(PREFIX + "-") and not event["Action"].startswith(HEALTH_CHECK_ACTIONS):
+                found.append((kind, event["Action"], name))
+    return found
 
 
 # --------------------------------------------------------------------------------------------- in place, and drift
@@ -96,6 +103,21 @@ def test_removing_a_memory_limit_needs_a_new_container_and_the_diff_says_why(ser
                for reason in replaced["diff"]["after"]["recreate_reason"]), replaced.describe()
     new = service.container()
     assert new.id != old_id and new.attrs["HostConfig"]["Memory"] == 0
+
+
+def test_a_limit_the_running_container_cannot_take_recreates_it_and_says_why(service: Service) -> None:
+    service.run(memory="64m").assert_ok()
+    old = service.container()
+    # 24 MB in its /dev/shm (tmpfs, charged to its memory cgroup; this host has no swap to push it to).
+    exec_text(old, "dd if=/dev/zero of=/dev/shm/fill bs=1M count=24 2>/dev/null")
+    replaced = service.run(memory="16m", diff=True).assert_ok()
+    assert replaced["actions"] == ["recreate"], replaced.describe()
+    assert any(reason.startswith("memory: the running container refused the update")
+               for reason in replaced["diff"]["after"]["recreate_reason"]), replaced.describe()
+    new = service.container()
+    assert new.id != old.id and new.attrs["HostConfig"]["Memory"] == 16 << 20
+    assert new.attrs["State"]["Running"] is True
+    assert service.run(memory="16m").assert_ok().changed is False
 
 
 # --------------------------------------------------------------------------------------------- as docker run takes them
@@ -176,10 +198,9 @@ def running(lab: LabState, node: Node, engine: Any) -> Iterator[Service]:
     (dict(labels={"release": 1.1}), ("labels.release", "1.1", "quote")),
     (dict(image="sha256:" + "ab" * 32), ("image ID", "repo@sha256:")),
     (dict(ports=["19320:8080", "19320:9000"]), ("'19320:8080'", "'19320:9000'", "host port 19320/tcp")),
-    (dict(log_driver="pc-no-such-driver"), ("pc-no-such-driver", "plugin")),
     (dict(log_driver="awslogs", log_options={"awslogs-region": "eu-west-1", "awslogs-group": "pc", "awslogs-bogus": "x"}),
      ("awslogs-bogus",)),
-], ids=["env-boolean", "label-float", "image-id", "same-host-port-twice", "unknown-log-driver",
+], ids=["env-boolean", "label-float", "image-id", "same-host-port-twice",
         "unknown-option-of-an-unchecked-driver"])
 def test_refused_before_anything_changes(engine: Any, running: Service, changes: dict[str, Any],
                                          expected: tuple[str, ...]) -> None:
@@ -230,8 +251,8 @@ def test_duplicate_host_port_between_two_services_is_refused_before_anything_cha
     assert bad_item.msg.startswith(f"stack {stack_name}: service {stack_name}-b: stop_timeout"), bad_item.msg
 
 
-def test_prune_stops_a_container_with_its_own_stop_timeout(lab: LabState, node: Node, engine: Any,
-                                                          stack_name: str) -> None:
+def test_prune_stops_a_container_with_its_own_stop_timeout(
+        lab: LabState, node: Node, engine: Any, stack_name: str) -> None:
     # Exits cleanly 3 s after SIGTERM: a 1 s stop_timeout means the Engine kills it first (exit 137).
     slow = dict(name=f"{stack_name}-slow", stop_timeout=1,
                 command=["sh", "-c", "trap 'sleep 3; exit 0' TERM; while true; do sleep 1; done"])
