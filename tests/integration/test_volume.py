@@ -347,6 +347,48 @@ def test_over_ssh_on_the_node_itself(lab: LabState, vols: Volumes, run_playbook:
     assert vols.listing(name).startswith("./f regular file 600 5")
 
 
+def test_over_ssh_on_node3_with_debians_docker_sdk_a_plugin_volume_is_looked_into_through_the_engine(
+        lab: LabState, run_playbook: RunPlaybook) -> None:
+    node3 = lab.nodes[2]
+    name = "vo-sdk5-data"
+    play = f"""
+- hosts: {node3.name}
+  gather_facts: false
+  tasks:
+    - name: Create the plugin volume
+      dockhand.containers.volume:
+        name: {name}
+        driver: {VOLUME_PLUGIN}
+    - name: Put a file in it
+      ansible.builtin.copy:
+        dest: /var/lib/docker/dockhand-lab-plugin/volumes/{name}/f
+        content: "x"
+        mode: "0600"
+    - name: Try to remove it
+      dockhand.containers.volume:
+        name: {name}
+        state: absent
+      register: refused
+      ignore_errors: true
+    - name: Read it
+      dockhand.containers.volume_info:
+        name: [{name}]
+      register: info
+"""
+    client = node3.client()
+    try:
+        result = run_playbook(play, limit=node3.name)
+        assert result.rc == 0, result.describe()
+        assert "holds data" in result.task("Try to remove it")["msg"]
+        volume = client.volumes.get(name)
+        assert volume.attrs["Driver"] == VOLUME_PLUGIN
+        assert [v["driver"] for v in result.task("Read it")["volumes"]] == [VOLUME_PLUGIN]
+        assert client.containers.list(all=True, filters={"label": "dockhand.containers.volume-helper"}) == []
+    finally:
+        remove_service_objects(client, name)
+        client.close()
+
+
 def test_service_data_survives_recreate_digest_update_docker_restart_and_an_engine_restart(
         lab: LabState, vols: Volumes, outer: docker.DockerClient) -> None:
     local, plugin = vols.name("data"), vols.name("plugin")
