@@ -11,8 +11,9 @@ version_added: 0.1.0
 description:
   - Lists the containers deployed by M(dockhand.containers.service) or M(dockhand.containers.stack) on one Engine, with
     the digest each runs, its spec hash, restart count, health and volumes.
-  - C(drift) names the settings the Engine reports differently from the recorded spec (for example a restart policy
-    changed by hand with C(docker update)). Compare C(digest) across hosts to see version drift.
+  - C(drift) names the settings the Engine reports differently from what the collection applied (for example a
+    restart policy changed by hand with C(docker update)); the collection's own in-place updates are not drift.
+    Compare C(digest) across hosts to see version drift.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -69,7 +70,7 @@ services:
       description: The digest it runs.
       type: str
     spec_hash:
-      description: Hash of the deployed spec; equal hashes mean equal settings.
+      description: Hash of the applied spec (with in-place updates); equal hashes mean equal settings.
       type: str
     previous_image:
       description: The reference deployed before, for rollback.
@@ -94,7 +95,9 @@ services:
       type: list
       elements: dict
     drift:
-      description: Settings that differ between the Engine and the recorded spec.
+      description:
+        - Settings the Engine reports differently from what the collection last applied (the recorded spec with its
+          own in-place updates), for example after a manual C(docker update).
       type: list
       elements: str
 """
