@@ -360,3 +360,67 @@ def test_pre_and_post_command_run_around_the_copy(
     failing = backup(source, volume, tmp_path / "f", command_container=app.name, pre_command="exit 3").assert_failed()
     assert "pre_command `exit 3`" in failing.msg and "exited 3" in failing.msg
     assert not (tmp_path / "f").exists() or not list((tmp_path / "f").iterdir())
+
+
+# Over SSH, the way a user runs it: the modules on node3 (Debian's Docker SDK 5.0.3), archives on node3's disk.
+
+SSH_PLAYBOOK = """
+- name: Back up and restore volumes on the node itself
+  hosts: node3
+  gather_facts: false
+  vars:
+    prefix: "%(prefix)s"
+  tasks:
+    - name: Back up each volume
+      dockhand.containers.volume_backup:
+        volume: "{{ prefix }}-{{ item }}"
+        dest: /var/backups/ar-bk
+      loop: [local, plugin]
+      register: made
+
+    - name: Restore each archive into a copy
+      dockhand.containers.volume_restore:
+        path: "{{ item.path }}"
+        volume: "{{ item.volume }}-copy"
+      loop: "{{ made.results }}"
+      loop_control:
+        label: "{{ item.volume }}"
+
+    - name: Restore again (nothing to do)
+      dockhand.containers.volume_restore:
+        path: "{{ item.path }}"
+        volume: "{{ item.volume }}-copy"
+      loop: "{{ made.results }}"
+      loop_control:
+        label: "{{ item.volume }}"
+      register: again
+
+    - name: Nothing changed the second time
+      ansible.builtin.assert:
+        that: again.results | selectattr('changed') | list | length == 0
+"""
+
+
+def test_backup_and_restore_over_ssh_on_the_node(lab: LabState, run_playbook: Any,
+                                                 nodes: tuple[Node, Node, docker.DockerClient, docker.DockerClient,
+                                                              str]) -> None:
+    _source, other, _client_a, client_b, image = nodes
+    prefix = PREFIX + "-ssh"
+    for kind, driver in (("local", "local"), ("plugin", PLUGIN)):
+        make_volume(client_b, image, "%s-%s" % (prefix, kind), driver)
+    try:
+        result = run_playbook(SSH_PLAYBOOK % {"prefix": prefix}, limit="node3").assert_ok()
+        paths = [r["path"] for r in result.task("Back up each volume", host="node3")["results"]]
+        assert [r["data_path"] for r in result.task("Back up each volume", host="node3")["results"]] == \
+            ["fast", "engine"]
+        for kind in ("local", "plugin"):
+            name = "%s-%s" % (prefix, kind)
+            assert listing(client_b, image, name + "-copy") == listing(client_b, image, name)
+        on_node = subprocess.run(["docker", "exec", other.container, "sh", "-c",
+                                  "stat -c '%a %n' /var/backups/ar-bk /var/backups/ar-bk/*"],
+                                 capture_output=True, text=True, check=True).stdout.split("\n")
+        assert on_node[0] == "700 /var/backups/ar-bk"
+        assert sorted(line.split(" ", 1)[1] for line in on_node[1:] if line.endswith(".zst")) == sorted(paths)
+        assert all(line.startswith("600 ") for line in on_node[1:] if line)
+    finally:
+        subprocess.run(["docker", "exec", other.container, "rm", "-rf", "/var/backups/ar-bk"], check=False)

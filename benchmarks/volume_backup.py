@@ -1,0 +1,183 @@
+"""Benchmark: volume_backup / volume_restore throughput vs the raw `tar -c | zstd` and `zstd -d | tar -x` pipelines.
+
+    python benchmarks/volume_backup.py [--repeat 3] [--scale 1.0] [--engine-path] [--node node2]
+
+Fast path (a local volume of this machine's Docker Engine): a 1 GiB data set (10,000 files of 20 kB and 4 files of
+200 MB, random data; --scale shrinks it) is written into a volume, then, interleaved and --repeat times:
+  backup   dockhand.containers.volume_backup (the module as Ansible runs it: its own Python process)
+           vs `tar -C <mountpoint> -cf - . | zstd -q -o <file>` (zstd's default level 3, like the module)
+  restore  dockhand.containers.volume_restore into a new volume (checksum and safety check of the whole archive
+           first, listing compared afterwards)
+           vs `zstd -dc <file> | tar -C <empty mountpoint> -xf -`
+and prints the median seconds, MB/s and the ratio raw/module (1.0 = as fast as the raw pipeline; target >= 0.9).
+
+--engine-path does the same on a lab node (--node) with a `dockhand-lab` plugin volume, whose data only the Engine
+can reach: the module goes through a helper container and the Engine's archive API; the raw pipeline reads the
+plugin's own directory from this machine (through the node's /proc/PID/root) as the fastest possible reference.
+Needs root, zstd (the CLI, for the reference pipelines only) and, for --engine-path, the lab. Never run by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import docker
+
+REPO = Path(__file__).resolve().parents[1]
+COLLECTIONS = REPO / ".cache" / "collections"
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+from labstate import load_state  # noqa: E402
+
+PREFIX = "ar-bench"
+SMALL_FILES, SMALL_SIZE, BIG_FILES, BIG_SIZE = 10_000, 20_000, 4, 200 * 1024 * 1024
+TARGET = 0.9
+
+
+def run_module(module: str, args: dict[str, Any]) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.dockhand.containers.plugins.modules." + module],
+                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, env=env,
+                          check=False)
+    result = json.loads(proc.stdout)
+    if result.get("failed"):
+        raise SystemExit("%s failed: %s" % (module, result.get("msg")))
+    return dict(result)
+
+
+def fill(root: Path, scale: float) -> int:
+    """Write the data set into ``root``; its size in bytes."""
+    total = 0
+    small, big = max(1, int(SMALL_FILES * scale)), int(BIG_SIZE * scale)
+    for index in range(small):
+        folder = root / ("d%03d" % (index // 250))
+        folder.mkdir(exist_ok=True)
+        (folder / ("f%05d" % index)).write_bytes(os.urandom(SMALL_SIZE))
+        total += SMALL_SIZE
+    for index in range(BIG_FILES):
+        with open(root / ("big%d" % index), "wb") as handle:
+            left = big
+            while left:
+                block = os.urandom(min(left, 1 << 22))
+                handle.write(block)
+                left -= len(block)
+        total += big
+    return total
+
+
+def timed(action: Callable[[], Any]) -> float:
+    start = time.monotonic()
+    action()
+    return time.monotonic() - start
+
+
+def shell(command: str) -> None:
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+
+
+def drop_volume(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.volumes.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def report(what: str, size: int, ours: list[float], raw: list[float], raw_name: str) -> None:
+    mine, theirs = statistics.median(ours), statistics.median(raw)
+    ratio = theirs / mine
+    print("%-16s module %6.2f s (%6.0f MB/s)   %-22s %6.2f s (%6.0f MB/s)   ratio %.2f %s"
+          % (what, mine, size / mine / 1e6, raw_name, theirs, size / theirs / 1e6, ratio,
+             "(target >= %.1f)" % TARGET if what.startswith("fast") else ""), flush=True)
+
+
+def bench(client: docker.DockerClient, docker_host: str, source: str, raw_source: str,
+          raw_restore_dir: Callable[[str], str], size: int, repeat: int, label: str, work: Path) -> None:
+    ours_b, raw_b, ours_r, raw_r = [], [], [], []
+    for round_ in range(repeat):
+        dest = work / ("round%d" % round_)
+        dest.mkdir()
+        raw_file = work / ("raw%d.tar.zst" % round_)
+        made: dict[str, Any] = {}
+        raw_b.append(timed(lambda: shell("tar -C %s -cf - . | zstd -q -o %s" % (raw_source, raw_file))))
+        ours_b.append(timed(lambda: made.update(run_module("volume_backup", dict(
+            volume=source, dest=str(dest), docker_host=docker_host)))))
+        target = "%s-restored%d" % (PREFIX, round_)
+        raw_target = "%s-raw%d" % (PREFIX, round_)
+        client.volumes.create(raw_target)
+        raw_dir = raw_restore_dir(raw_target)
+        raw_r.append(timed(lambda: shell("zstd -dc %s | tar -C %s -xf -" % (raw_file, raw_dir))))
+        ours_r.append(timed(lambda: run_module("volume_restore", dict(path=made["path"], volume=target,
+                                                                      docker_host=docker_host))))
+        print("  round %d: backup %.2f s (raw %.2f), restore %.2f s (raw %.2f), data path %s"
+              % (round_ + 1, ours_b[-1], raw_b[-1], ours_r[-1], raw_r[-1], made["data_path"]), flush=True)
+        drop_volume(client, target)
+        drop_volume(client, raw_target)
+        shutil.rmtree(dest)
+        raw_file.unlink()
+    report("%s backup" % label, size, ours_b, raw_b, "tar -c | zstd")
+    report("%s restore" % label, size, ours_r, raw_r, "zstd -d | tar -x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 1 GiB data set")
+    parser.add_argument("--engine-path", action="store_true", help="also the plugin volume on a lab node")
+    parser.add_argument("--node", default="node2")
+    parser.add_argument("--work", default="/var/tmp/dockhand-bench-volumes", help="archives go here")
+    options = parser.parse_args()
+    work = Path(options.work)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    client = docker.from_env()
+    source = PREFIX + "-data"
+    drop_volume(client, source)
+    mountpoint = client.volumes.create(source).attrs["Mountpoint"]
+    size = fill(Path(mountpoint), options.scale)
+    print("data set: %d MB in %d files, local volume %s" % (size / 1e6, int(SMALL_FILES * options.scale) + BIG_FILES,
+                                                           source), flush=True)
+    try:
+        bench(client, "unix:///var/run/docker.sock", source, mountpoint,
+              lambda name: client.volumes.get(name).attrs["Mountpoint"], size, options.repeat, "fast path", work)
+    finally:
+        drop_volume(client, source)
+
+    if options.engine_path:
+        lab = load_state()
+        if lab is None:
+            raise SystemExit("--engine-path needs the lab (python tests/lab/lab.py up)")
+        node = lab.node(options.node)
+        node_client = node.client(timeout=600)
+        pid = client.api.inspect_container(node.container)["State"]["Pid"]
+        node_root = "/proc/%d/root" % pid
+        drop_volume(node_client, source)
+        node_client.volumes.create(source, driver="dockhand-lab")
+        plugin_dir = node_root + node_client.volumes.get(source).attrs["Mountpoint"]
+        # The plugin's directory exists while the volume is mounted; fill it through a container of the node.
+        holder = node_client.containers.create(lab.images["tool"].pinned, ["sleep", "3600"], name=PREFIX + "-holder",
+                                               volumes={source: {"bind": "/data"}})
+        holder.start()
+        try:
+            plugin_dir = node_root + node_client.api.inspect_container(holder.id)["Mounts"][0]["Source"]
+            fill(Path(plugin_dir), options.scale)
+            holder.stop(timeout=1)
+            bench(node_client, node.docker_host, source, plugin_dir,
+                  lambda name: "%s/var/lib/docker/volumes/%s/_data" % (node_root, name), size, options.repeat,
+                  "engine path", work)
+        finally:
+            holder.remove(force=True)
+            drop_volume(node_client, source)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
