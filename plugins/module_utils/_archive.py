@@ -694,7 +694,7 @@ def _grow_pipe(pipe: IO[bytes]) -> None:
         pass  # a smaller pipe only costs speed
 
 
-TAR_CREATE = ["tar", "--create", "--file=-", "--format=posix", "--numeric-owner", "--sparse",
+TAR_CREATE = ["tar", "--create", "--file=-", "--format=posix", "--numeric-owner",
               "--pax-option=delete=atime,delete=ctime", "--no-recursion"]
 
 
@@ -730,52 +730,86 @@ def archive_stream(chunks: Iterable[bytes], writer: ArchiveWriter) -> Listing:
 
 def stream_listing(chunks: Iterable[bytes], sink: Optional[Callable[[bytes], Any]] = None) -> Listing:
     """The listing of a tar stream (safety rule applied), passing its bytes to ``sink`` if given."""
-    tee = _TeeReader(iter(chunks), sink)
+    source = _ChunkReader(chunks, sink)
     check = SafetyCheck()
     try:
-        with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-            for member in tar:
-                check.add_member(member)
+        for _tar, member in _members(source):
+            check.add_member(member)
     except tarfile.TarError as exc:
         raise ArchiveError("the tar stream is unreadable: %s" % exc)
-    tee.drain()
+    source.drain()
     return check.listing
 
 
-class _TeeReader:
-    """A file-like ``read`` over an iterator of chunks, passing every byte read to ``sink`` as well."""
+class _ChunkReader:
+    """A forward-only file object over an iterator of chunks, for tarfile's random-access mode.
 
-    def __init__(self, chunks: Iterator[bytes], sink: Optional[Callable[[bytes], Any]] = None) -> None:
-        self.chunks = chunks
+    ``seek`` forward skips whole chunks without copying them (the data of a 200 MB file is passed over, not
+    copied); every chunk is also handed to ``sink`` if given. tarfile only ever seeks forward on it.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], sink: Optional[Callable[[bytes], Any]] = None) -> None:
+        self.chunks = iter(chunks)
         self.sink = sink
-        self.buffer = bytearray()
+        self.current = b""
+        self.at = 0
+        self.pos = 0
         self.done = False
 
-    def _more(self) -> bool:
+    def _next(self) -> bool:
         for chunk in self.chunks:
             if chunk:
                 if self.sink is not None:
                     self.sink(chunk)
-                self.buffer += chunk
+                self.current, self.at = chunk, 0
                 return True
-        self.done = True
+        self.done, self.current, self.at = True, b"", 0
         return False
 
+    def _advance(self, size: int, keep: Optional[list[bytes]]) -> None:
+        while size != 0:
+            avail = len(self.current) - self.at
+            if avail == 0:
+                if self.done or not self._next():
+                    return
+                continue
+            take = avail if size < 0 else min(avail, size)
+            if keep is not None:
+                keep.append(self.current[self.at:self.at + take])
+            self.at += take
+            self.pos += take
+            if size > 0:
+                size -= take
+
     def read(self, size: int = -1) -> bytes:
-        while (size < 0 or len(self.buffer) < size) and not self.done and self._more():
-            pass
-        if size < 0 or size >= len(self.buffer):
-            out = bytes(self.buffer)
-            self.buffer.clear()
-        else:
-            out = bytes(self.buffer[:size])
-            del self.buffer[:size]
-        return out
+        parts: list[bytes] = []
+        self._advance(size, parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        target = offset if whence == os.SEEK_SET else self.pos + offset
+        if whence not in (os.SEEK_SET, os.SEEK_CUR) or target < self.pos:
+            raise ArchiveError("internal: the archive stream can only be read forward")
+        self._advance(target - self.pos, None)
+        return self.pos
 
     def drain(self) -> None:
-        while not self.done and self._more():
-            self.buffer.clear()
-        self.buffer.clear()
+        while not self.done and self._next():
+            pass
+
+
+def _members(source: _ChunkReader) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    """Each member of the tar stream in ``source``, without keeping the list of all members in memory."""
+    with tarfile.open(fileobj=source, mode="r:") as tar:  # type: ignore[call-overload]
+        while True:
+            member = tar.next()
+            if member is None:
+                return
+            tar.members.clear()  # tarfile remembers every member; a volume may hold millions
+            yield tar, member
 
 
 class _Collector:
@@ -800,31 +834,57 @@ def relocated_stream(chunks: Iterable[bytes], directory: str) -> Iterator[bytes]
     The Engine's archive API applies no entry to the directory it extracts into, so the volume root's mode, owner
     and mtime would be lost; extracted one level up, the root is an entry like any other.
     """
-    source = _TeeReader(iter(chunks))
+    source = _ChunkReader(chunks)
     out = _Collector()
     try:
-        with tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
-                              bufsize=CHUNK) as new:
-                for member in tar:
-                    path = normalize_name(member.name)
-                    member.name = directory if path == "." else directory + "/" + path
-                    if member.islnk():
-                        member.linkname = directory + "/" + normalize_name(member.linkname)
-                    new.addfile(member, tar.extractfile(member) if member.isreg() else None)
-                    yield out.take()
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+                          bufsize=CHUNK) as new:
+            for tar, member in _members(source):
+                path = normalize_name(member.name)
+                member.name = directory if path == "." else directory + "/" + path
+                if member.islnk():
+                    member.linkname = directory + "/" + normalize_name(member.linkname)
+                new.addfile(member, tar.extractfile(member) if member.isreg() else None)
+                yield out.take()
     except tarfile.TarError as exc:
         raise ArchiveError("the tar stream is unreadable: %s" % exc)
     yield out.take()
 
 
+class _Hasher:
+    """sha256 in a thread of its own, so hashing overlaps reading and decompressing."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.queue: queue.Queue[Optional[bytes]] = queue.Queue(maxsize=8)
+        self.thread = threading.Thread(target=self._run, name="archive-hash")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self.queue.get()
+            if data is None:
+                return
+            self.sha256.update(data)
+
+    def update(self, data: bytes) -> None:
+        self.queue.put(data)
+
+    def hexdigest(self) -> str:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        return self.sha256.hexdigest()
+
+
 class ArchiveReader:
-    """Reads an archive file: ``chunks()`` yields the tar stream, ``sha256`` covers the file's bytes."""
+    """Reads an archive file: ``chunks()`` yields the tar stream, ``hexdigest()`` is the sha256 of the file's bytes."""
 
     def __init__(self, path: str, compression: str) -> None:
         self.path = path
         self.compression = compression
-        self.sha256 = hashlib.sha256()
+        self.hasher = _Hasher()
         self.size = 0
 
     def chunks(self) -> Iterator[bytes]:
@@ -835,7 +895,7 @@ class ArchiveReader:
                     data = handle.read(CHUNK)
                     if not data:
                         break
-                    self.sha256.update(data)
+                    self.hasher.update(data)
                     self.size += len(data)
                     yield from codec.feed(data)
             yield from codec.finish()
@@ -844,22 +904,25 @@ class ArchiveReader:
         finally:
             codec.close()
 
+    def hexdigest(self) -> str:
+        """The sha256 of what was read so far (the whole file once ``chunks()`` is exhausted)."""
+        return self.hasher.hexdigest()
+
 
 def scan_archive(path: str, compression: str) -> tuple[Listing, str]:
     """Read the whole archive without writing anything: its listing (safety rule applied) and sha256."""
     reader = ArchiveReader(path, compression)
-    tee = _TeeReader(reader.chunks())
-    check = SafetyCheck()
     try:
-        with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-            for member in tar:
-                check.add_member(member)
-    except tarfile.TarError as exc:
-        raise ArchiveError("%s is not a readable tar archive: %s" % (path, exc))
+        listing = stream_listing(reader.chunks())
+    except UnsafeEntry:
+        raise
+    except ArchiveError as exc:
+        raise ArchiveError("%s: %s" % (path, exc))
     except zlib.error as exc:
         raise ArchiveError("%s is not a readable gzip archive: %s" % (path, exc))
-    tee.drain()
-    return check.listing, reader.sha256.hexdigest()
+    finally:
+        digest = reader.hexdigest()  # also ends the hashing thread when reading stopped early
+    return listing, digest
 
 
 def verify_archive(path: str, manifest: Manifest) -> Listing:
@@ -894,9 +957,10 @@ def extract_to_directory(path: str, manifest: Manifest, root: str) -> None:
     """
     reader = ArchiveReader(path, manifest.compression)
     _run_tar(TAR_EXTRACT + ["--directory=" + root], "extracting %s into %s" % (path, root), feed=reader.chunks())
-    if reader.sha256.hexdigest() != manifest.sha256:
+    digest = reader.hexdigest()
+    if digest != manifest.sha256:
         raise ArchiveError("archive %s changed while it was restored (sha256 now %s); restore it again"
-                           % (path, reader.sha256.hexdigest()))
+                           % (path, digest))
 
 
 def clear_directory(root: str) -> None:

@@ -425,7 +425,7 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
                 reader = ArchiveReader(req.path, manifest.compression)
                 with _Helper(engine, name, str(image), read_only=False) as helper:
                     helper.write(reader.chunks())
-                if reader.sha256.hexdigest() != manifest.sha256:
+                if reader.hexdigest() != manifest.sha256:
                     raise BackupError("archive %s changed while it was restored; restore it again" % req.path)
                 restored = _current_listing(engine, name, None, image) or Listing()
     except (ArchiveError, EngineError, BackupError, VolumeError, OSError) as exc:

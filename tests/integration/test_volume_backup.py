@@ -84,9 +84,12 @@ def make_volume(client: docker.DockerClient, image: str, name: str, driver: str)
 
 
 def cleanup(*clients: docker.DockerClient) -> None:
+    """Remove our containers and volumes; a leftover helper container (it is labelled) would pin a volume."""
     for client in clients:
         for container in client.containers.list(all=True):
-            if container.name.startswith(PREFIX):
+            mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
+            helper = "dockhand.containers.volume-helper" in container.labels
+            if container.name.startswith(PREFIX) or (helper and any(m.startswith(PREFIX) for m in mounts)):
                 container.remove(force=True)
         for volume in client.volumes.list():
             if volume.name.startswith(PREFIX):
