@@ -127,7 +127,7 @@ def bench(client: docker.DockerClient, docker_host: str, source: str, raw_source
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 1 GiB data set")
     parser.add_argument("--engine-path", action="store_true", help="also the plugin volume on a lab node")
@@ -143,8 +143,8 @@ def main() -> None:
     drop_volume(client, source)
     mountpoint = client.volumes.create(source).attrs["Mountpoint"]
     size = fill(Path(mountpoint), options.scale)
-    print("data set: %d MB in %d files, local volume %s" % (size / 1e6, int(SMALL_FILES * options.scale) + BIG_FILES,
-                                                           source), flush=True)
+    files = int(SMALL_FILES * options.scale) + BIG_FILES
+    print("data set: %d MB in %d files, local volume %s" % (size / 1e6, files, source), flush=True)
     try:
         bench(client, "unix:///var/run/docker.sock", source, mountpoint,
               lambda name: client.volumes.get(name).attrs["Mountpoint"], size, options.repeat, "fast path", work)
