@@ -84,12 +84,12 @@ def make_volume(client: docker.DockerClient, image: str, name: str, driver: str)
 
 
 def cleanup(*clients: docker.DockerClient) -> None:
-    """Remove our containers and volumes; a leftover helper container (it is labelled) would pin a volume."""
+    """Remove our containers and volumes, and any container left mounting one of our volumes (a helper, or a
+    throwaway probe an engine restart interrupted), which would pin the volume."""
     for client in clients:
         for container in client.containers.list(all=True):
             mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
-            helper = "dockhand.containers.volume-helper" in container.labels
-            if container.name.startswith(PREFIX) or (helper and any(m.startswith(PREFIX) for m in mounts)):
+            if container.name.startswith(PREFIX) or any(m.startswith(PREFIX) for m in mounts):
                 container.remove(force=True)
         for volume in client.volumes.list():
             if volume.name.startswith(PREFIX):
