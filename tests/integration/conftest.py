@@ -43,6 +43,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than ~30 s (rolling updates, load, big volumes)")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist's ``--dist loadgroup``: one worker at a time per lab node.
+
+    A module working on one node (``NODE_INDEX``, or the ``node`` fixture's default) joins that node's group, so
+    engine-wide observations (events, restarts of that node's engine) never see another module's work; any other
+    module is a group of its own (``XDIST_GROUP`` in a module names a group explicitly). Without xdist the marker
+    does nothing.
+    """
+    for item in items:
+        module = getattr(item, "module", None)
+        group = getattr(module, "XDIST_GROUP", None)
+        if group is None:
+            index = getattr(module, "NODE_INDEX", None)
+            if index is None and "node" in getattr(item, "fixturenames", ()):
+                index = 0
+            group = "node%d" % (index + 1) if index is not None else getattr(module, "__name__", "other")
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 # --------------------------------------------------------------------------------------------- the lab
 
 
