@@ -272,7 +272,7 @@ def test_prune_stops_a_container_with_its_own_stop_timeout(
 
 
 def test_restart_policy_always_warning_only_when_the_container_is_made(service: Service) -> None:
-    settings = dict(restart_policy="always", healthcheck={"disable": True})
+    settings: dict[str, Any] = dict(restart_policy="always", healthcheck={"disable": True})
     first = service.run(**settings).assert_ok()
     assert any("restart_policy=always" in w for w in first.warnings), first.describe()
     again = service.run(**settings).assert_ok()
