@@ -88,12 +88,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> InstalledCollection:
 def test_tarball_ships_the_collection_and_no_dev_clutter(installed: InstalledCollection) -> None:
     with tarfile.open(installed.tarball) as tar:
         names = set(tar.getnames())
-    for required in ("MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml"):
+    for required in ("MANIFEST.json", "FILES.json", "README.md", "COPYING", "meta/runtime.yml",
+                     "meta/execution-environment.yml", "requirements.txt", "bindep.txt"):
         assert required in names
     assert {f"plugins/modules/{m}.py" for m in source_modules()} <= names
-    clutter = {n for n in names if n.split("/")[0] in {".venv", ".cache", ".ci", ".git", "molecule"}
-               or n.startswith("tests/output")}
+    # The repository's tooling, tests and lab are for its developers, not for the collection's users.
+    dev_only = {".venv", ".cache", ".ci", ".config", ".git", ".gitignore", ".ansible-lint", ".yamllint", "ansible.cfg",
+                "benchmarks", "molecule", "mypy.ini", "tests"}
+    clutter = {n for n in names if n.split("/")[0] in dev_only or "__pycache__" in n}
     assert not clutter, f"dev files in the tarball: {sorted(clutter)[:10]}"
+
+
+def test_tarball_carries_the_gpl_text(installed: InstalledCollection) -> None:
+    text = (installed.install_dir / "COPYING").read_text()
+    assert "GNU GENERAL PUBLIC LICENSE" in text and "Version 3, 29 June 2007" in text
 
 
 def test_installed_copy_matches_galaxy_yml(installed: InstalledCollection) -> None:
@@ -141,3 +149,30 @@ def test_ansible_doc_renders_module(installed: InstalledCollection, module: str)
     for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES"):
         assert section in result.stdout, f"{fqcn}: no {section} section rendered"
     assert "ERROR" not in result.stderr and "WARNING" not in result.stderr, result.stderr
+
+
+def test_execution_environment_gets_the_collections_dependencies(installed: InstalledCollection,
+                                                                  tmp_path: Path) -> None:
+    # What ansible-builder finds in the installed collection (meta/execution-environment.yml) goes into an EE.
+    found = run([tool("ansible-builder"), "introspect", "--sanitize", str(installed.collections_path)],
+                cwd=tmp_path, env=installed.env)
+    deps = yaml.safe_load(found.stdout)
+    requirements = [line.strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
+    assert [entry.split("  #")[0] for entry in deps["python"]] == requirements
+    assert all(entry.endswith(f"# from collection {COLLECTION}") for entry in deps["python"] + deps["system"])
+    assert any(entry.startswith("ca-certificates") for entry in deps["system"])
+
+    # The EE definition docs/awx.md shows: pinned to the version galaxy.yml builds, and ansible-builder accepts it.
+    definition_file = REPO_ROOT / "docs" / "execution-environment.yml"
+    definition = yaml.safe_load(definition_file.read_text())
+    assert definition["dependencies"]["galaxy"]["collections"] == [{"name": COLLECTION,
+                                                                   "version": version_in_galaxy_yml()}]
+    assert definition_file.read_text().split("version: 3", 1)[1] in (REPO_ROOT / "docs" / "awx.md").read_text()
+    context = tmp_path / "context"
+    run([tool("ansible-builder"), "create", "-f", str(definition_file), "--context", str(context)],
+        cwd=tmp_path, env=installed.env)
+    containerfile = next(p for p in (context / "Containerfile", context / "Dockerfile") if p.exists()).read_text()
+    assert definition["images"]["base_image"]["name"] in containerfile
+    assert yaml.safe_load((context / "_build" / "requirements.yml").read_text()) == \
+        definition["dependencies"]["galaxy"]
