@@ -151,8 +151,8 @@ def test_ansible_doc_renders_module(installed: InstalledCollection, module: str)
     assert "ERROR" not in result.stderr and "WARNING" not in result.stderr, result.stderr
 
 
-def test_execution_environment_gets_the_collections_dependencies(installed: InstalledCollection,
-                                                                  tmp_path: Path) -> None:
+def test_execution_environment_gets_the_collections_dependencies(
+        installed: InstalledCollection, tmp_path: Path) -> None:
     # What ansible-builder finds in the installed collection (meta/execution-environment.yml) goes into an EE.
     found = run([tool("ansible-builder"), "introspect", "--sanitize", str(installed.collections_path)],
                 cwd=tmp_path, env=installed.env)
