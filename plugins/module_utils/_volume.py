@@ -299,7 +299,10 @@ def helper_container(engine: Engine, volume: str, image: str, read_only: bool = 
         yield container_id
     finally:
         # v=True: anonymous volumes the image may declare go with it; named volumes never do.
-        engine.remove(container_id, anonymous_volumes=True)
+        try:
+            engine.remove(container_id, anonymous_volumes=True)
+        except EngineError:
+            pass  # never hide the real error; the leftover carries HELPER_LABEL, so it can be found and pruned
 
 
 def probe_is_empty(engine: Engine, volume: str, image: str) -> bool:
