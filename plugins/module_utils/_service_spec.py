@@ -301,10 +301,6 @@ class ServiceSpec:
                 problems.append("networks: %r is not a valid network name" % name)
         return problems
 
-    def port_conflicts(self, other: list["Port"]) -> list[str]:
-        """Host ports this spec publishes that ``other`` also holds (see :func:`ports_clash`)."""
-        return sorted({mine.host_side() for mine in self.ports for theirs in other if ports_clash(mine, theirs)})
-
 
 def ports_clash(one: Port, other: Port) -> bool:
     """Both bind the same fixed host port and protocol on overlapping addresses (unspecified means all).

@@ -7,7 +7,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockhand.containers.plugins.module_utils._container_config import desired_fields, engine_args
 from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import (
-    Port, ServiceSpec, SpecError, duplicate_host_ports, parse_duration, service_options,
+    Port, ServiceSpec, SpecError, duplicate_host_ports, parse_duration, ports_clash, service_options,
 )
 
 DIGEST = "sha256:" + "cd" * 32
@@ -111,11 +111,12 @@ def test_engine_args_map_ports_mounts_policy_and_logs() -> None:
     assert args["config"]["healthcheck"] == {"test": ["CMD", "true"], "interval": 2 * 10**9}
 
 
-def test_port_conflicts_only_for_fixed_host_ports() -> None:
-    spec = ServiceSpec.from_params(params(ports=["8080:80", "9000", "9100-9110:91"]))
+def test_only_fixed_host_ports_on_overlapping_addresses_clash() -> None:
+    new = ServiceSpec.from_params(params(ports=["8080:80", "9000", "9100-9110:91"])).ports
     old = ServiceSpec.from_params(params(ports=["127.0.0.1:8080:80", "9000:9000", "9100:91"])).ports
-    assert spec.port_conflicts(old) == ["8080/tcp"]
-    assert spec.port_conflicts(ServiceSpec.from_params(params(ports=["8081:80", "8080:80/udp"])).ports) == []
+    assert sorted({n.host_side() for n in new for o in old if ports_clash(n, o)}) == ["8080/tcp"]
+    other = ServiceSpec.from_params(params(ports=["8081:80", "8080:80/udp", "127.0.0.2:8080:80"])).ports
+    assert not any(ports_clash(o, n) for o in other for n in old)
 
 
 @pytest.mark.parametrize("ports, clash", [
