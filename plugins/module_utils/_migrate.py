@@ -88,7 +88,7 @@ def _check_new_settings(engine: Engine, spec: VolumeSpec, helper_image: Optional
         create_volume(engine, check)
         if check.driver == LOCAL and check.driver_options.get("type"):
             verify_mount(engine, check, helper_image)  # removes the volume itself when the mount fails
-    except VolumeError as exc:
+    except (VolumeError, EngineError) as exc:
         raise VolumeError("volume %s: recreate: migrate stopped before changing anything, the new settings do not "
                           "work: %s" % (spec.name, exc))
     if engine.volume(check.name) is not None:

@@ -26,6 +26,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 LOCAL = "local"
 # Keys the Engine's local driver accepts (anything else it refuses at create time).
 LOCAL_OPTION_KEYS = ("type", "o", "device", "size")
+SETTINGS = frozenset(("driver", "driver_options", "labels"))  # what the Engine fixes when it creates a volume
 
 
 class VolumeError(Exception):
@@ -40,15 +41,20 @@ class VolumeSpec:
     driver: str = LOCAL
     driver_options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    # The settings the task gave: only those are compared with an existing volume (the rest only apply at creation).
+    declared: frozenset[str] = SETTINGS
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "VolumeSpec":
-        """Build from module parameters (``name``, ``driver``, ``driver_options``, ``labels``); raise on bad input."""
+        """Build from module parameters (``name``, ``driver``, ``driver_options``, ``labels``); raise on bad input.
+
+        A setting that is missing or None is not compared with an existing volume (local / none when creating)."""
         spec = cls(
             name=str(params.get("name") or ""),
             driver=str(params.get("driver") or LOCAL),
             driver_options={str(k): _text(v) for k, v in (params.get("driver_options") or {}).items()},
             labels={str(k): _text(v) for k, v in (params.get("labels") or {}).items()},
+            declared=frozenset(key for key in SETTINGS if params.get(key) is not None),
         )
         problems = spec.problems()
         if problems:
@@ -70,13 +76,26 @@ class VolumeSpec:
     def differences(self, current: dict[str, Any], labels: bool = True) -> list[str]:
         """What differs from the Engine's inspect of the existing volume (only settings fixed at creation)."""
         found = []
-        if (current.get("Driver") or LOCAL) != self.driver:
+        if "driver" in self.declared and (current.get("Driver") or LOCAL) != self.driver:
             found.append("driver %s -> %s" % (current.get("Driver"), self.driver))
-        if (current.get("Options") or {}) != self.driver_options:
+        if "driver_options" in self.declared and (current.get("Options") or {}) != self.driver_options:
             found.append("driver_options %s -> %s" % (current.get("Options") or {}, self.driver_options))
-        if labels and (current.get("Labels") or {}) != self.labels:
+        if labels and "labels" in self.declared and (current.get("Labels") or {}) != self.labels:
             found.append("labels %s -> %s" % (current.get("Labels") or {}, self.labels))
         return found
+
+    def completed_from(self, current: dict[str, Any]) -> "VolumeSpec":
+        """This spec with the settings the task did not give taken from the existing volume (for a recreation);
+        options belong to a driver, so a new driver starts without the old one's."""
+        driver = self.driver if "driver" in self.declared else current.get("Driver") or LOCAL
+        same_driver = driver == (current.get("Driver") or LOCAL)
+        return VolumeSpec(
+            name=self.name,
+            driver=driver,
+            driver_options=self.driver_options if "driver_options" in self.declared or not same_driver
+            else dict(current.get("Options") or {}),
+            labels=self.labels if "labels" in self.declared else dict(current.get("Labels") or {}),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return dict(name=self.name, driver=self.driver, driver_options=dict(self.driver_options),
@@ -484,7 +503,7 @@ def converge_volume(engine: Engine, spec: VolumeSpec, *, state: str = "present",
                 engine.remove_volume(spec.name)
         result.changed = bool(result.actions)
         return result
-    result.after = spec.as_dict()
+    result.after = spec.completed_from(current).as_dict() if current is not None else spec.as_dict()
     if current is None:
         result.actions.append("create")
         if not check_mode:
@@ -510,7 +529,7 @@ def converge_volume(engine: Engine, spec: VolumeSpec, *, state: str = "present",
                                   % spec.name)
             result.actions.append("migrate")
             if not check_mode:
-                result.migrated = migrate(engine, spec, current)
+                result.migrated = migrate(engine, spec.completed_from(current), current)
                 current = engine.volume(spec.name)
     result.changed = bool(result.actions)
     if current is not None:
@@ -548,9 +567,9 @@ def volume_argument_spec() -> dict[str, Any]:
     return dict(
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
-        driver=dict(type="str", default=LOCAL),
-        driver_options=dict(type="dict", default={}),
-        labels=dict(type="dict", default={}),
+        driver=dict(type="str"),
+        driver_options=dict(type="dict"),
+        labels=dict(type="dict"),
         force=dict(type="bool", default=False),
         recreate=dict(type="str", default="never", choices=["never", "migrate"]),
         helper_image=dict(type="str"),

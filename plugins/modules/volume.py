@@ -39,8 +39,10 @@ options:
       - Volume driver. V(local) or the name of a volume plugin installed on the Docker host.
       - An unknown driver fails with the list of drivers the Engine has (the Engine looks for a plugin for about 15
         seconds first).
+      - V(local) when the volume is created and this is not set. Settings that are not set (O(driver),
+        O(driver_options), O(labels)) are not compared with an existing volume, so a task that only names a volume
+        accepts it as it is.
     type: str
-    default: local
   driver_options:
     description:
       - Options passed to the driver at creation.
@@ -53,11 +55,9 @@ options:
       - For a plugin driver they are passed through unchanged.
       - Values are sent as strings (V(true) becomes C("true")).
     type: dict
-    default: {}
   labels:
     description: Labels of the volume.
     type: dict
-    default: {}
   force:
     description:
       - With O(state=absent), delete the volume even if it holds data (or if whether it does cannot be seen).

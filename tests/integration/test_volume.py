@@ -10,6 +10,7 @@ itself. Assertions read the node's engine and the files inside the node (``docke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from conftest import LabState, Node, RunPlaybook
 from labstate import VOLUME_PLUGIN
 from module_runner import (
-    ModuleResult, Service, container_names, exec_text, poll, remove_service_objects, run_module, served_version,
+    ModuleResult, Service, container_names, exec_text, owned_by, poll, run_module, served_version,
 )
 
 pytestmark = pytest.mark.lab
@@ -70,10 +71,26 @@ class Volumes:
                        f"stat -c '%n %F %a %s %Y %u:%g %N' \"$p\"; [ -f \"$p\" ] && sha256sum \"$p\"; done; true")
 
     def helpers_left(self) -> list[str]:
-        return [c.name for c in self.engine.containers.list(all=True, filters={"label": "dockhand.containers.volume-helper"})]
+        """Helper containers still mounting one of this test's volumes (other tests' helpers may come and go)."""
+        helpers = self.engine.api.containers(all=True, filters={"label": "dockhand.containers.volume-helper"})
+        return [h["Names"][0] for h in helpers
+                if any(owned_by(m.get("Name") or "", self.prefix) for m in h.get("Mounts") or [])]
 
     def cleanup(self) -> None:
-        remove_service_objects(self.engine, self.prefix)
+        remove_objects(self.engine, self.prefix)
+
+
+def remove_objects(client: docker.DockerClient, prefix: str) -> None:
+    """Remove the containers and volumes named ``prefix`` or ``prefix-...``; summaries only, so containers that
+    other tests remove meanwhile on the same engine cannot break the clean-up."""
+    for summary in client.api.containers(all=True, filters={"name": prefix}):
+        if any(owned_by(name.lstrip("/"), prefix) for name in summary.get("Names") or []):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(summary["Id"], force=True)
+    for volume in client.api.volumes(filters={"name": prefix}).get("Volumes") or []:
+        if owned_by(volume["Name"], prefix):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_volume(volume["Name"], force=True)
 
 
 @pytest.fixture
@@ -120,6 +137,9 @@ def test_local_create_check_mode_diff_idempotence_and_labels(vols: Volumes) -> N
 
     again = vols.run(diff=True, **args).assert_ok()
     assert not again.changed and again["actions"] == []
+    assert vols.inspect(name) == on_engine
+    only_named = vols.run(name=name, diff=True).assert_ok()
+    assert not only_named.changed and only_named["diff"]["after"] == after
     assert vols.inspect(name) == on_engine
 
 
@@ -383,9 +403,10 @@ def test_over_ssh_on_node3_with_debians_docker_sdk_a_plugin_volume_is_looked_int
         volume = client.volumes.get(name)
         assert volume.attrs["Driver"] == VOLUME_PLUGIN
         assert [v["driver"] for v in result.task("Read it")["volumes"]] == [VOLUME_PLUGIN]
-        assert client.containers.list(all=True, filters={"label": "dockhand.containers.volume-helper"}) == []
+        helpers = client.api.containers(all=True, filters={"label": "dockhand.containers.volume-helper"})
+        assert [h["Names"] for h in helpers if any(m.get("Name") == name for m in h.get("Mounts") or [])] == []
     finally:
-        remove_service_objects(client, name)
+        remove_objects(client, name)
         client.close()
 
 

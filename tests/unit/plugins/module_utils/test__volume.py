@@ -63,3 +63,17 @@ def test_volume_stats_counts_files_and_links_without_following_them(tmp_path: Pa
     os.symlink("/etc", tmp_path / "link-to-dir")
     os.symlink("a", tmp_path / "link-to-file")
     assert volume_stats(str(tmp_path)) == (15, 4)
+
+
+def test_settings_a_task_leaves_out_are_not_compared_and_are_kept_for_a_recreation() -> None:
+    current = {"Name": "vo-data", "Driver": "dockhand-lab", "Options": {"size": "1g"}, "Labels": {"team": "a"}}
+    only_name = VolumeSpec.from_params({"name": "vo-data"})
+    assert only_name.differences(current) == []
+    assert only_name.driver == "local"  # what a creation would use
+    new_labels = VolumeSpec.from_params({"name": "vo-data", "labels": {"team": "b"}})
+    assert new_labels.differences(current) == ["labels {'team': 'a'} -> {'team': 'b'}"]
+    recreated = new_labels.completed_from(current)
+    assert (recreated.driver, recreated.driver_options, recreated.labels) == ("dockhand-lab", {"size": "1g"},
+                                                                              {"team": "b"})
+    other_driver = VolumeSpec.from_params({"name": "vo-data", "driver": "local"}).completed_from(current)
+    assert (other_driver.driver, other_driver.driver_options, other_driver.labels) == ("local", {}, {"team": "a"})
