@@ -16,12 +16,13 @@ from ._container_config import desired_fields, engine_args, observed_fields, rea
 from ._diff import Change, compare, diff_view
 from ._engine import Engine, EngineError
 from ._image_ref import ImageRef, parse_image_ref
+from ._lock import LockError, ServiceLock
 from ._record import LABEL_MANAGED, LABEL_SPEC, UPDATES_DIR, Record, record_labels, updates_archive
 from ._service_spec import Mount, Port, ServiceSpec, ports_clash
+from ._swap import NEXT_SUFFIX, PREVIOUS_SUFFIX, Found, State, classify, readiness, settle, swap
 from ._volume import VolumeError, VolumeSpec, create_missing_volumes, refuse_changed_volumes
 
-NEXT_SUFFIX = "-dockhand-next"
-PREVIOUS_SUFFIX = "-dockhand-prev"
+__all__ = ["NEXT_SUFFIX", "PREVIOUS_SUFFIX"]  # the swap's names live in _swap; kept importable from here
 
 Resolver = Callable[[ImageRef], str]
 
@@ -153,30 +154,60 @@ def _plan_rollback(plan: Plan, existing: Optional[dict[str, Any]], observed: Opt
     plan.previous_image = observed["image"]
 
 
-def recover_interrupted_swap(engine: Engine, name: str) -> list[str]:
-    """Finish what a run killed mid-swap left: the previous container parked under its temporary name.
-
-    If the service's own name is free, the parked container is what last served: it gets its name back.
-    If the new container already holds the name, the parked one is only a leftover and is removed
-    (the previous deployment stays recorded in the new container's labels).
-    """
-    parked = engine.container(name + PREVIOUS_SUFFIX)
-    if parked is None:
+def recover_interrupted_swap(engine: Engine, spec: ServiceSpec) -> list[str]:
+    """Finish or undo what a killed run left mid-swap (see _swap and docs/swap.md); returns what was done."""
+    settled = settle(engine, spec.name, spec.stop_timeout)
+    if not settled.steps:
         return []
-    if engine.container(name) is None:
-        engine.rename(parked["Id"], name)
-        return ["service %s: recovered its container from an interrupted update (it was parked as %s)"
-                % (name, name + PREVIOUS_SUFFIX)]
-    engine.remove(parked["Id"])
-    return []
+    steps = ", ".join(str(s) for s in settled.steps)
+    if settled.kept_new:
+        return ["service %s: finished an interrupted update (state %s), its new container had proven ready: %s"
+                % (spec.name, settled.state.value, steps)]
+    return ["service %s: recovered its container from an interrupted update (state %s), the new one had not proven "
+            "ready: %s" % (spec.name, settled.state.value, steps)]
+
+
+def lock_wait(spec: ServiceSpec) -> int:
+    """How long a run waits for another run's lock on the same service: long enough for that run's swap
+    (stop the old container, wait for the new one, and undo: images are pulled before the lock is taken)."""
+    return spec.wait_timeout + 2 * spec.stop_timeout + 30
+
+
+def lock_lease(spec: ServiceSpec) -> int:
+    """After how long a lock held from another machine counts as abandoned (pulls included)."""
+    return 2 * (spec.wait_timeout + spec.stop_timeout) + 900
 
 
 def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, check_mode: bool,
                      registry_auth: Optional[dict[str, str]] = None) -> ServiceResult:
-    recovered = [] if check_mode else recover_interrupted_swap(engine, spec.name)
+    """Converge one service; a run that changes anything holds the service's Engine lock, settles any swap an
+    earlier run left, and plans again (another run may have changed the service while this one waited)."""
+    preview = _converge_service(engine, spec, resolve, True, registry_auth)  # refusals come before any change
+    if check_mode:
+        return preview
+    lock = ServiceLock(engine, spec.name, wait=lock_wait(spec), lease=lock_lease(spec))
+    if not preview.changed and classify(Found.look(engine, spec.name)) == State.STEADY:
+        lock.clear_if_dead()
+        return preview  # nothing to change: no lock taken, so an idempotent run leaves no trace on the Engine
+
+    if preview.image and preview.changed and spec.state != "absent":
+        _pull_missing(engine, preview.image, registry_auth)  # before the lock: another run need not wait for a pull
+    try:
+        with lock:
+            recovered = recover_interrupted_swap(engine, spec)
+            result = _converge_service(engine, spec, resolve, check_mode, registry_auth)
+    except LockError as exc:
+        raise ConvergeError(str(exc))
+    if recovered:
+        result.changed = True
+        result.warnings[:0] = recovered
+    return result
+
+
+def _converge_service(engine: Engine, spec: ServiceSpec, resolve: Resolver, check_mode: bool,
+                      registry_auth: Optional[dict[str, str]]) -> ServiceResult:
     plan = plan_service(engine, spec, resolve)
     result = ServiceResult(name=spec.name, before_state=container_state(plan.existing), changes=plan.changes)
-    result.warnings.extend(recovered)
     result.previous_image = plan.previous_image
     if plan.desired:
         result.image = plan.desired["image"]
@@ -186,6 +217,7 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
     result.changed = bool(result.actions)
     _check_start_first(engine, plan)
     _check_volumes(engine, plan)
+    _check_rollback_image(engine, plan)
     result.warnings.extend(_policy_warnings(engine, plan))
     if check_mode or not result.changed:
         if plan.action == "none":
@@ -294,17 +326,7 @@ def _check_start_first(engine: Engine, plan: Plan) -> None:
 
 def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]) -> list[str]:
     """Everything the new container needs, before anything existing is touched; returns volumes it created."""
-    image = plan.desired["image"]
-    if engine.image(image) is None:
-        if plan.spec.rollback:
-            raise ConvergeError("rollback of %s needs image %s, which is no longer on this host; deploy it by digest "
-                                "instead" % (plan.spec.name, image))
-        try:
-            engine.pull(image, registry_auth)
-        except EngineError as exc:
-            raise ConvergeError("image %s could not be pulled (%s): check that the digest exists in the registry "
-                                "(dockhand.containers.image_digest verifies it) and that this host can log in to it"
-                                % (image, exc))
+    _pull_missing(engine, plan.desired["image"], registry_auth)
     # A plain named volume is left for the Engine to create with the container, so settings it refuses
     # (a missing bind source) leave nothing behind; one with a driver, options or labels is made here.
     mounts = [] if plan.spec.rollback else plan.spec.mounts
@@ -316,6 +338,23 @@ def _prepare(engine: Engine, plan: Plan, registry_auth: Optional[dict[str, str]]
         if engine.network(network) is None:
             engine.create_network(network, {LABEL_MANAGED: "true"})
     return created
+
+
+def _check_rollback_image(engine: Engine, plan: Plan) -> None:
+    """A rollback never pulls: its image must still be on the host."""
+    if plan.spec.rollback and plan.action in ("create", "recreate") and engine.image(plan.desired["image"]) is None:
+        raise ConvergeError("rollback of %s needs image %s, which is no longer on this host; deploy it by digest "
+                            "instead" % (plan.spec.name, plan.desired["image"]))
+
+
+def _pull_missing(engine: Engine, image: str, registry_auth: Optional[dict[str, str]]) -> None:
+    if engine.image(image) is None:
+        try:
+            engine.pull(image, registry_auth)
+        except EngineError as exc:
+            raise ConvergeError("image %s could not be pulled (%s): check that the digest exists in the registry "
+                                "(dockhand.containers.image_digest verifies it) and that this host can log in to it"
+                                % (image, exc))
 
 
 def _check_volumes(engine: Engine, plan: Plan) -> None:
@@ -345,8 +384,8 @@ def _labels(plan: Plan) -> dict[str, str]:
     return labels
 
 
-def _create(engine: Engine, plan: Plan, name: str) -> str:
-    args = engine_args(plan.desired, plan.env_values, _labels(plan))
+def _create(engine: Engine, plan: Plan, name: str, swap_labels: dict[str, str]) -> str:
+    args = engine_args(plan.desired, plan.env_values, dict(_labels(plan), **swap_labels))
     networks = args["networks"]
     networking = engine.networking_config(networks[0], [plan.spec.name]) if networks else None
     container_id = engine.create_container(name, plan.desired["image"], args["config"],
@@ -356,16 +395,11 @@ def _create(engine: Engine, plan: Plan, name: str) -> str:
     return container_id
 
 
-def _remove_leftover(engine: Engine, name: str) -> None:
-    leftover = engine.container(name)
-    if leftover is not None:
-        engine.remove(leftover["Id"])
-
-
-def _create_or_undo(engine: Engine, plan: Plan, name: str, created_volumes: list[str]) -> str:
+def _create_or_undo(engine: Engine, plan: Plan, name: str, swap_labels: dict[str, str],
+                    created_volumes: list[str]) -> str:
     """Create the container; if the Engine refuses it, remove the (empty) volumes this run created."""
     try:
-        return _create(engine, plan, name)
+        return _create(engine, plan, name, swap_labels)
     except EngineError as exc:
         for volume in created_volumes:
             engine.remove_volume(volume)
@@ -377,68 +411,37 @@ def _create_or_undo(engine: Engine, plan: Plan, name: str, created_volumes: list
 
 
 def _replace(engine: Engine, plan: Plan, created_volumes: list[str]) -> str:
-    spec = plan.spec
-    next_name = spec.name + NEXT_SUFFIX
-    _remove_leftover(engine, next_name)
-    if plan.existing is None:
-        container_id = _create_or_undo(engine, plan, spec.name, created_volumes)
-        if plan.start:
-            engine.start(container_id)
-            try:
-                _wait(engine, container_id, plan)
-            except EngineError as exc:
-                # Left in place, an unhealthy new container would look converged to the next run.
-                engine.remove(container_id)
-                raise ConvergeError("new container of %s was removed again (its named volumes are kept): %s"
-                                    % (spec.name, exc))
-        return container_id
-    old = plan.existing
-    old_running = bool(old["State"].get("Running"))
-    # The Engine validates the new container's settings before the old one is stopped.
-    new_id = _create_or_undo(engine, plan, next_name, created_volumes)
-    if spec.update_strategy == "start-first" and plan.start:
-        try:
-            engine.start(new_id)
-            _wait(engine, new_id, plan)
-        except EngineError as exc:
-            engine.remove(new_id)
-            raise ConvergeError("start-first update of %s failed; the running container was not touched: %s"
-                                % (spec.name, exc))
-        engine.stop(old["Id"], spec.stop_timeout)
-        engine.remove(old["Id"])
-        engine.rename(new_id, spec.name)
-        return new_id
-    previous_name = spec.name + PREVIOUS_SUFFIX
-    _remove_leftover(engine, previous_name)
-    engine.stop(old["Id"], spec.stop_timeout)
-    engine.rename(old["Id"], previous_name)
-    engine.rename(new_id, spec.name)
+    """Create, or replace the existing container, through the swap's states; a failure is undone at once."""
+    spec, old = plan.spec, plan.existing
     try:
-        if plan.start:
-            engine.start(new_id)
-            _wait(engine, new_id, plan)
+        return swap(engine, spec.name, lambda name, labels: _create_or_undo(engine, plan, name, labels, created_volumes),
+                    old, start=plan.start, wait=spec.wait, start_first=spec.update_strategy == "start-first",
+                    stop_timeout=spec.stop_timeout, wait_ready=lambda container_id: _wait(engine, container_id, plan))
     except EngineError as exc:
-        engine.remove(new_id)
-        engine.rename(old["Id"], spec.name)
-        if old_running:
-            engine.start(old["Id"])
+        try:
+            undone = settle(engine, spec.name, spec.stop_timeout, undo=True)
+        except EngineError as undo_exc:
+            raise ConvergeError("%s failed (%s), and undoing it failed too (%s): the next run of this service "
+                                "finishes the undo" % ("creating " + spec.name if old is None else "update of " + spec.name,
+                                                       exc, undo_exc))
+        if not undone.steps:
+            raise  # refused before anything existed under the swap's names: the Engine's words say it all
+        if old is None:
+            raise ConvergeError("new container of %s was removed again (its named volumes are kept): %s"
+                                % (spec.name, exc))
+        if undone.state == State.PREPARED:
+            raise ConvergeError("%s update of %s failed; the running container was not touched: %s"
+                                % (spec.update_strategy, spec.name, exc))
+        old_running = bool(old["State"].get("Running"))
         raise ConvergeError("update of %s failed and the previous container was put back%s: %s"
                             % (spec.name, " and started" if old_running else "", exc))
-    engine.remove(old["Id"])
-    return new_id
 
 
 def _wait(engine: Engine, container_id: str, plan: Plan) -> None:
-    spec = plan.spec
-    if spec.wait == "none":
+    if plan.spec.wait == "none":
         return
-    want = spec.wait
-    if want == "auto":
-        info = engine.container(container_id) or {}
-        has_check = bool((info.get("Config") or {}).get("Healthcheck", {}).get("Test")) and \
-            (info["Config"]["Healthcheck"]["Test"][0] != "NONE")
-        want = "healthy" if has_check else "running"
-    engine.wait_for(container_id, want, spec.wait_timeout)
+    want = readiness(engine.container(container_id) or {}, plan.spec.wait)
+    engine.wait_for(container_id, want, plan.spec.wait_timeout)
 
 
 def _describe(container: Optional[dict[str, Any]], result: ServiceResult, applied: bool) -> None:

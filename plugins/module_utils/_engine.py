@@ -39,6 +39,10 @@ class EngineAPIError(EngineError):
         self.explanation = explanation
 
 
+class EngineConflict(EngineError):
+    """The Engine refused because the name is taken (HTTP 409): what a lock relies on."""
+
+
 def _sdk_version() -> tuple[int, ...]:
     return tuple(int(p) for p in docker.__version__.split(".")[:2] if p.isdigit())
 
@@ -92,7 +96,8 @@ class Engine:
         try:
             return fn(*args, **kwargs)
         except APIError as exc:
-            raise EngineError("%s failed: %s" % (what, _short(str(exc.explanation or exc))))
+            error = EngineConflict if exc.status_code == 409 else EngineError
+            raise error("%s failed: %s" % (what, _short(str(exc.explanation or exc))))
         except (DockerException, RequestException) as exc:
             raise EngineError("%s failed talking to the Docker Engine at %s: %s" % (what, self.where, _short(str(exc))))
 
@@ -200,7 +205,14 @@ class Engine:
         parts.append("last log lines:\n" + self.logs_tail(info["Id"]).rstrip())
         return "; ".join(parts)
 
+    def system_time(self) -> str:
+        """The Engine's own clock (RFC 3339), so ages of Engine objects never mix two machines' clocks."""
+        return str(self.call("asking the Engine for its time", self.api.info).get("SystemTime") or "")
+
     # Images
+    def image_ids(self) -> list[str]:
+        return [str(i) for i in self.call("listing images", self.api.images, quiet=True)]
+
     def image(self, ref: str) -> Optional[dict[str, Any]]:
         return self.inspect("image", self.api.inspect_image, ref)
 

@@ -209,8 +209,9 @@ def test_independent_services_converge_side_by_side_and_dependents_wait(engine: 
     assert first["order"][-1] == f"{stack.name}-d", first.describe()
 
     def when(action: str, name: str) -> int:
+        # A new service is started and proven as <name>-dockhand-next, then takes its name (docs/swap.md).
         found = [e["timeNano"] for e in events.of("container", action)
-                 if e.get("Actor", {}).get("Attributes", {}).get("name") == name]
+                 if e.get("Actor", {}).get("Attributes", {}).get("name") in (name, name + "-dockhand-next")]
         assert found, f"no {action} event for {name}"
         return min(found)
 
