@@ -185,7 +185,7 @@ def converge_service(engine: Engine, spec: ServiceSpec, *, resolve: Resolver, ch
     preview = _converge_service(engine, spec, resolve, True, registry_auth)  # refusals come before any change
     if check_mode:
         return preview
-    lock = ServiceLock(engine, spec.name, wait=lock_wait(spec), lease=lock_lease(spec))
+    lock = ServiceLock(engine, spec.name, wait=lock_wait(spec), lease=lock_lease(spec), image=preview.image)
     if not preview.changed and classify(Found.look(engine, spec.name)) == State.STEADY:
         lock.clear_if_dead()
         return preview  # nothing to change: no lock taken, so an idempotent run leaves no trace on the Engine

@@ -125,8 +125,10 @@ def engine_seconds(stamp: str) -> float:
 class ServiceLock:
     """``with ServiceLock(engine, "web", wait=90, lease=900):`` - held for the block, released after it."""
 
-    def __init__(self, engine: Engine, service: str, *, wait: float, lease: int, poll: float = 0.25) -> None:
+    def __init__(self, engine: Engine, service: str, *, wait: float, lease: int, poll: float = 0.25,
+                 image: Optional[str] = None) -> None:
         self.engine = engine
+        self.image = image  # the service's own image, when the Engine has it: the lock then pins no other image
         self.service = service
         self.name = service + LOCK_SUFFIX
         self.wait = wait
@@ -183,7 +185,7 @@ class ServiceLock:
             self.lock_id = None
 
     def _create(self) -> str:
-        images = self.engine.image_ids()
+        images = [self.image] if self.image and self.engine.image(self.image) else self.engine.image_ids()
         if not images:
             raise EngineError("the Engine has no image at all, and the lock container %s needs one (it is never "
                               "started); pull any image first" % self.name)
