@@ -41,25 +41,24 @@ __all__ = ["HaproxyAdmin", "ImageInfo", "LabState", "Node", "PlaybookResult", "T
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: needs the lab (tests/lab/lab.py up): its nodes, registry or haproxy")
     config.addinivalue_line("markers", "slow: takes more than ~30 s (rolling updates, load, big volumes)")
+    config.addinivalue_line("markers", "serial: works beyond one lab node, so runs with no other test beside it")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for pytest-xdist's ``--dist loadgroup``: one worker at a time per lab node.
+    """Mark how each test may share the lab with others (``.ci/run`` runs the suite in two passes).
 
-    A module working on one node (``NODE_INDEX``, or the ``node`` fixture's default) joins that node's group, so
-    engine-wide observations (events, restarts of that node's engine) never see another module's work; any other
-    module is a group of its own (``XDIST_GROUP`` in a module names a group explicitly). Without xdist the marker
-    does nothing.
+    A module working on one node (module-level ``NODE_INDEX``) joins that node's pytest-xdist group
+    (``--dist loadgroup``): one worker per node, so engine-wide observations of a node (its events, a restart
+    of its engine) never see another module's work. Every other module (several nodes over SSH, haproxy, the
+    outer engine, the registry) is marked ``serial`` and runs in a second pass with nothing beside it.
     """
     for item in items:
-        module = getattr(item, "module", None)
-        group = getattr(module, "XDIST_GROUP", None)
-        if group is None:
-            index = getattr(module, "NODE_INDEX", None)
-            if index is None and "node" in getattr(item, "fixturenames", ()):
-                index = 0
-            group = "node%d" % (index + 1) if index is not None else getattr(module, "__name__", "other")
-        item.add_marker(pytest.mark.xdist_group(group))
+        index = getattr(getattr(item, "module", None), "NODE_INDEX", None)
+        if index is None:
+            item.add_marker(pytest.mark.serial)
+        else:
+            item.add_marker(pytest.mark.xdist_group("node%d" % (index + 1)))
 
 
 # --------------------------------------------------------------------------------------------- the lab
