@@ -5,7 +5,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    DOCUMENTATION = r"""
+    # The connection options, for every module of the docker action group.
+    _OPTIONS = r"""
 options:
   docker_host:
     description:
@@ -53,6 +54,23 @@ options:
       - If not given, the value of E(DOCKER_TIMEOUT) is used.
     type: int
     default: 60
-requirements:
-  - Docker SDK for Python >= 5.0.3 on the managed host (Debian's and Ubuntu's C(python3-docker), or C(pip install docker)).
 """
+
+    _ACTION_GROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/dockhand.containers.docker) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - dockhand.containers.docker
+"""
+
+    # Modules that talk to a Docker Engine.
+    DOCUMENTATION = _OPTIONS + _ACTION_GROUP + r"""
+requirements:
+  - Docker SDK for Python >= 5.0.3 on the host that runs the module (Debian's and Ubuntu's C(python3-docker), or
+    C(pip install docker)).
+"""
+
+    # Modules in the action group that need no Engine (image_digest): they accept the options so group defaults apply.
+    WITHOUT_ENGINE = _OPTIONS + _ACTION_GROUP

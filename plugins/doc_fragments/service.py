@@ -20,7 +20,8 @@ options:
     type: str
   pin:
     description:
-      - Resolve a tag-only O(image) to its digest on the managed host and deploy that digest.
+      - Resolve a tag-only O(image) to its digest through the Docker Engine (its trust and insecure-registries apply) and
+        deploy that digest.
       - Prefer resolving once on the controller with M(dockhand.containers.image_digest), so every host runs the same build.
     type: bool
     default: false

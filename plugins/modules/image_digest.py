@@ -13,8 +13,10 @@ description:
     controller with C(run_once) and C(delegate_to=localhost)) and that exact digest deployed on every host.
   - For a multi-platform index, returns the index digest (what to deploy) and the digest of the image for O(platform).
   - A reference that already has a digest is checked to exist in the registry.
-  - Trust and credentials follow the local Docker Engine's, that is the CA in C(/etc/docker/certs.d/<registry>/ca.crt)
-    and the docker config file, unless given here.
+  - Sees the registry as a Docker Engine on the same host would, unless told otherwise here, that is the CA and client
+    certificate in C(/etc/docker/certs.d/<registry>/), the C(insecure-registries) of C(/etc/docker/daemon.json) and
+    loopback registries as insecure (HTTPS without verification, then plain HTTP), and credentials from the docker
+    config (C(auths), C(credHelpers), C(credsStore)).
   - Never changes anything.
   - It talks to the registry, not to a Docker Engine. It accepts the Engine connection options only so that
     C(module_defaults) for the C(group/dockhand.containers.docker) action group apply to it cleanly; it ignores all of
@@ -23,7 +25,20 @@ author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - dockhand.containers.registry
-  - dockhand.containers.connection
+  - dockhand.containers.connection.WITHOUT_ENGINE
+requirements:
+  - Nothing but Python on the host that runs it; it needs no Docker SDK and no Docker Engine.
+notes:
+  - Resolve once per play (C(run_once), C(delegate_to=localhost)) and deploy RV(pinned) everywhere, so every host runs
+    the same build even if the tag moves meanwhile. O(dockhand.containers.service#module:pin=true) resolves on each
+    host through its Engine instead.
+  - Docker Hub references (C(docker.io/...), or a bare name) are asked of its API host, C(registry-1.docker.io).
+seealso:
+  - module: dockhand.containers.service
+    description: Runs the RV(pinned) reference; its O(dockhand.containers.service#module:pin) option resolves a tag on
+      each host instead.
+  - module: dockhand.containers.stack
+    description: Runs several services, each from a pinned reference.
 options:
   image:
     description: C(repo), C(repo:tag), C(repo@sha256:...) or C(repo:tag@sha256:...). C(repo) alone means C(repo:latest).
@@ -87,20 +102,26 @@ platform:
   contains:
     os:
       description: Operating system.
+      returned: success
       type: str
+      sample: linux
     architecture:
       description: CPU architecture.
+      returned: success
       type: str
+      sample: amd64
     variant:
       description: Architecture variant, if any.
+      returned: success
       type: str
     digest:
-      description: Digest of the platform's image manifest.
+      description: Digest of the platform's image manifest (equal to RV(digest) unless RV(is_index)).
+      returned: success
       type: str
 error_kind:
   description:
     - On failure, which kind of problem it was; one of V(bad_input), V(unknown_repository), V(unknown_tag),
-      V(unknown_digest), V(unreachable), V(tls), V(auth), V(platform), V(integrity), V(registry).
+      V(unknown_digest), V(unreachable), V(tls), V(plain_http), V(auth), V(platform), V(integrity), V(registry).
   returned: failure
   type: str
 """

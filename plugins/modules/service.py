@@ -22,6 +22,19 @@ extends_documentation_fragment:
   - dockhand.containers.service
   - dockhand.containers.registry
   - dockhand.containers.connection
+notes:
+  - The module runs where its Docker Engine is reachable, usually on each managed host. With O(pin=true) the Engine
+    resolves the tag (its distribution endpoint), so the Engine's C(certs.d), C(insecure-registries) and mirrors apply,
+    exactly as for the pull that follows.
+  - Pulls and tag resolution use O(registry_username) and O(registry_password) when set, else the docker config of the
+    host that runs the module (C(auths), C(credHelpers), C(credsStore)).
+seealso:
+  - module: dockhand.containers.image_digest
+    description: Resolve a tag once on the controller and deploy that digest on every host.
+  - module: dockhand.containers.stack
+    description: Several services in one task, with the same machinery.
+  - module: dockhand.containers.service_info
+    description: What runs where, by which digest, and whether it drifted.
 attributes:
   check_mode:
     support: full

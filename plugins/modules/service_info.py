@@ -18,6 +18,11 @@ author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - dockhand.containers.connection
+seealso:
+  - module: dockhand.containers.service
+    description: Deploys what this module reports.
+  - module: dockhand.containers.stack
+    description: Deploys whole stacks; O(stack) filters by one.
 options:
   name:
     description: Only these services.
@@ -91,9 +96,19 @@ services:
       description: When it was last started.
       type: str
     volumes:
-      description: Named volumes mounted, with target and driver.
+      description: Named volumes mounted.
       type: list
       elements: dict
+      contains:
+        name:
+          description: Volume name.
+          type: str
+        target:
+          description: Mount path in the container.
+          type: str
+        driver:
+          description: Volume driver.
+          type: str
     drift:
       description:
         - Settings the Engine reports differently from what the collection last applied (the recorded spec with its

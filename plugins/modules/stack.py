@@ -21,6 +21,16 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - dockhand.containers.registry
   - dockhand.containers.connection
+notes:
+  - Tags of services with C(pin=true) are resolved by the Docker Engine, once per tag and run, as in
+    M(dockhand.containers.service).
+seealso:
+  - module: dockhand.containers.service
+    description: One service; every item of O(services) takes its options.
+  - module: dockhand.containers.image_digest
+    description: Resolve tags once on the controller.
+  - module: dockhand.containers.service_info
+    description: What runs where, by which digest, and whether it drifted.
 options:
   name:
     description: Name of the stack, kept in the C(dockhand.stack) label of its containers.
@@ -201,9 +211,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 services:
-  description: Per service, the same keys as M(dockhand.containers.service) returns.
+  description: Keyed by service name, what M(dockhand.containers.service) returns for that service.
   returned: always
   type: dict
+  sample: {web: {actions: [recreate], image: "registry.example.com/shop/web@sha256:...", state: started}}
 order:
   description: Names of the services in the order they were converged.
   returned: always
@@ -224,6 +235,28 @@ summary:
   returned: always
   type: dict
   sample: {create: 0, recreate: 1, update: 0, start: 0, stop: 0, remove: 0, unchanged: 19}
+  contains:
+    create:
+      description: Services created.
+      type: int
+    recreate:
+      description: Services replaced by a new container.
+      type: int
+    update:
+      description: Services updated in place.
+      type: int
+    start:
+      description: Services started.
+      type: int
+    stop:
+      description: Services stopped.
+      type: int
+    remove:
+      description: Services removed, including pruned ones.
+      type: int
+    unchanged:
+      description: Services left as they were.
+      type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -176,3 +176,17 @@ def test_execution_environment_gets_the_collections_dependencies(
     assert definition["images"]["base_image"]["name"] in containerfile
     assert yaml.safe_load((context / "_build" / "requirements.yml").read_text()) == \
         definition["dependencies"]["galaxy"]
+
+
+def test_module_docs_declare_the_action_group_and_what_each_module_needs(installed: InstalledCollection) -> None:
+    fqcns = [f"{COLLECTION}.{m}" for m in docker_group()]
+    result = run([tool("ansible-doc"), "-t", "module", "--json", *fqcns], cwd=installed.collections_path, env=installed.env)
+    docs = {fqcn: json.loads(result.stdout)[fqcn]["doc"] for fqcn in fqcns}
+    for fqcn, doc in docs.items():
+        assert doc["attributes"]["action_group"]["membership"] == [f"{COLLECTION}.docker"], fqcn
+    # image_digest talks to the registry only: no Docker SDK promised or required.
+    assert not any("SDK for Python >=" in line for line in docs[f"{COLLECTION}.image_digest"]["requirements"])
+    for module in ("service", "stack", "service_info"):
+        assert any("5.0.3" in line for line in docs[f"{COLLECTION}.{module}"]["requirements"]), module
+    assert {s["module"] for s in docs[f"{COLLECTION}.image_digest"]["seealso"]} >= {f"{COLLECTION}.service"}
+    assert {s["module"] for s in docs[f"{COLLECTION}.service"]["seealso"]} >= {f"{COLLECTION}.image_digest"}
