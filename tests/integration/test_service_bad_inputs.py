@@ -51,8 +51,10 @@ def cases(lab: LabState) -> list[Case]:
         Case("digest-not-in-registry", {"image": f"{repo}@{unknown_digest}"},
              ("image", unknown_digest, "not found", "image_digest")),
         Case("tag-without-pin", {"image": lab.images["v1"].tagged}, ("image", "not pinned by digest", "pin=true")),
-        # Left to the Engine (log-driver plugins exist), which refuses it when the new container is created.
-        Case("unknown-log-driver", {"log_driver": "splunkish"}, ("logging plugin splunkish", "not found")),
+        # Left to the Engine (log-driver plugins exist), which refuses it when the new container is created; its
+        # plugin lookup retries for about 15 s, so this case runs against the running service only.
+        Case("unknown-log-driver", {"log_driver": "splunkish"}, ("logging plugin splunkish", "not found"),
+             against_new=False),
         Case("option-not-valid-for-driver", {"log_driver": "json-file", "log_options": {"syslog-address": "udp://127.0.0.1:514"}},
              ("log_options.syslog-address", "json-file")),
         Case("invalid-option-value", {"log_options": {"max-size": "lots"}}, ("log_options.max-size", "lots")),
@@ -140,7 +142,8 @@ def test_bad_input_against_a_running_service_is_refused_and_leaves_it_untouched(
     _assert_nothing_happened(events)
 
 
-@pytest.mark.parametrize("case_id", [c for c in ALL_CASES if c != "port-clash-with-start-first"])
+@pytest.mark.parametrize("case_id", [c for c in ALL_CASES if c not in ("port-clash-with-start-first",
+                                                                       "unknown-log-driver")])
 def test_bad_input_for_a_new_service_is_refused_and_creates_nothing(
         lab: LabState, node: Node, engine: Any, base: Service, case_id: str) -> None:
     case = _case(lab, case_id)
