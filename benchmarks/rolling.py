@@ -1,0 +1,176 @@
+"""Benchmark: a rolling update of the lab's three nodes under constant load, and an idempotent re-run.
+
+    python benchmarks/rolling.py [--repeat 3]
+
+With the example inventory (examples/inventory: the three nodes behind the lab's haproxy) and the
+shipped playbook (deploy.yml), while tests/support/loadgen.py sends requests through haproxy:
+
+1. roll v1 -> v2 and v2 -> v1 (--repeat times each way); for each roll print the failed requests
+   (target 0), the playbook's wall time, and the sum over the hosts of (container start + time to
+   healthy): from the new container's creation to the end of its first passing health check, read
+   from each node's engine. Ratio roll/sum: target <= 1.3.
+2. an idempotent deploy.yml (changes nothing) vs a bare `ansible docker_hosts -m ping`, alternated
+   --repeat times, medians: ratio target <= 3.
+
+Leaves v1 running on the nodes at the end and removes it with --cleanup. The lab must be up
+(python tests/lab/lab.py up). Never run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+from labstate import LabState, load_state  # noqa: E402
+
+INVENTORY = REPO / "examples" / "inventory"
+SERVICE = "demo-web"
+TARGET_ROLL = 1.3
+TARGET_IDEMPOTENT = 3.0
+
+
+def tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return env
+
+
+def timed(command: list[str], check: bool = True) -> float:
+    start = time.monotonic()
+    result = subprocess.run(command, cwd=REPO, env=environment(), capture_output=True, text=True, check=False)
+    took = time.monotonic() - start
+    if check and result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    return took
+
+
+def deploy(vars_file: Path, tag: str) -> float:
+    return timed([tool("ansible-playbook"), "-i", str(INVENTORY), "deploy.yml", "-e", f"@{vars_file}",
+                  "-e", f"dockhand_demo_image={{{{ dockhand_registry }}}}/dockhand/app:{tag}"])
+
+
+def parse_time(text: str) -> float:
+    """Engine timestamps have nanoseconds; datetime takes microseconds."""
+    head, _dot, rest = text.rstrip("Z").partition(".")
+    fraction = (rest + "000000")[:6]
+    return datetime.datetime.strptime(head + "." + fraction, "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def start_to_healthy(lab: LabState) -> list[float]:
+    """Per node: the new container's creation to the end of its first passing health check."""
+    spans = []
+    for node in lab.nodes:
+        client = node.client()
+        try:
+            attrs: dict[str, Any] = client.api.inspect_container(SERVICE)
+        finally:
+            client.close()
+        passing = [entry for entry in attrs["State"]["Health"]["Log"] if entry["ExitCode"] == 0]
+        if not passing:
+            sys.exit(f"{node.name}: {SERVICE} has no passing health check yet")
+        # Docker keeps the last 5 checks; the app checks every 2 s, so the first passing one is still there.
+        spans.append(parse_time(passing[0]["End"]) - parse_time(attrs["Created"]))
+    return spans
+
+
+class Load:
+    """tests/support/loadgen.py in the background, through haproxy."""
+
+    def __init__(self, lab: LabState, directory: Path) -> None:
+        self.stats = directory / "load.json"
+        self.stop = directory / "stop"
+        self.process = subprocess.Popen([sys.executable, str(REPO / "tests" / "support" / "loadgen.py"),
+                                         lab.frontend_url.rstrip("/") + "/version", str(self.stats),
+                                         "--stop-file", str(self.stop)])
+
+    def read(self) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while not self.stats.exists():
+            if time.monotonic() > deadline:
+                sys.exit("the load generator wrote no stats")
+            time.sleep(0.2)
+        data: dict[str, Any] = json.loads(self.stats.read_text())
+        return data
+
+    def finish(self) -> dict[str, Any]:
+        self.stop.touch()
+        self.process.wait(timeout=30)
+        return self.read()
+
+
+def cleanup() -> None:
+    play = """
+- hosts: docker_hosts
+  gather_facts: false
+  tasks:
+    - dockhand.containers.service: {name: demo-web, state: absent}
+    - ansible.builtin.command: docker volume rm --force demo-web-data
+    - ansible.builtin.file: {path: /var/log/dockhand/audit.jsonl, state: absent}
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=REPO, delete=False) as handle:
+        handle.write(play)
+    try:
+        timed([tool("ansible-playbook"), "-i", str(INVENTORY), handle.name])
+    finally:
+        os.unlink(handle.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cleanup", action="store_true", help="remove demo-web from the nodes afterwards")
+    args = parser.parse_args()
+    lab = load_state()
+    vars_file = lab.dir / "deploy-vars.yml"
+
+    print("deploy v1 (setup)", flush=True)
+    deploy(vars_file, "v1")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ro-bench-") as directory:
+        load = Load(lab, Path(directory))
+        load.read()
+        for tag in ["v2", "v1"] * args.repeat:
+            before = load.read()
+            took = deploy(vars_file, tag)
+            spans = start_to_healthy(lab)
+            after = load.read()
+            rows.append((tag, took, sum(spans), after["failed"] - before["failed"], after["total"] - before["total"]))
+            print(f"roll to {tag}: {took:6.1f} s, sum(start+healthy) {sum(spans):5.1f} s "
+                  f"({', '.join('%.1f' % s for s in spans)}), ratio {took / sum(spans):5.2f}, "
+                  f"requests {rows[-1][4]}, failed {rows[-1][3]}", flush=True)
+        final = load.finish()
+
+    idempotent, ping = [], []
+    for _round in range(args.repeat):
+        idempotent.append(deploy(vars_file, "v1"))
+        ping.append(timed([tool("ansible"), "-i", str(INVENTORY), "docker_hosts", "-m", "ansible.builtin.ping"]))
+    if args.cleanup:
+        cleanup()
+
+    roll = statistics.median(r[1] for r in rows)
+    healthy = statistics.median(r[2] for r in rows)
+    print()
+    print(f"rolling update of 3 nodes (median of {len(rows)}): {roll:.1f} s; sum of start+healthy {healthy:.1f} s; "
+          f"ratio {roll / healthy:.2f} (target <= {TARGET_ROLL})")
+    print(f"failed requests through haproxy: {final['failed']} of {final['total']} (target 0)")
+    print(f"idempotent deploy.yml {statistics.median(idempotent):.1f} s vs ping {statistics.median(ping):.1f} s: "
+          f"ratio {statistics.median(idempotent) / statistics.median(ping):.2f} (target <= {TARGET_IDEMPOTENT})")
+
+
+if __name__ == "__main__":
+    main()
