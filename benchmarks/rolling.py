@@ -7,7 +7,7 @@ shipped playbook (deploy.yml), while tests/support/loadgen.py sends requests thr
 
 1. roll v1 -> v2 and v2 -> v1 (--repeat times each way); for each roll print the failed requests
    (target 0), the playbook's wall time, and the sum over the hosts of (container start + time to
-   healthy): from the new container's creation to the end of its first passing health check, read
+   healthy): from the engine's create event of the new container to its first "healthy" event, read
    from each node's engine. Ratio roll/sum: target <= 1.3.
 2. an idempotent deploy.yml (changes nothing) vs a bare `ansible docker_hosts -m ping`, alternated
    --repeat times, medians: ratio target <= 3.
@@ -19,7 +19,6 @@ Leaves v1 running on the nodes at the end and removes it with --cleanup. The lab
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -63,28 +62,27 @@ def deploy(vars_file: Path, tag: str) -> float:
                   "-e", f"dockhand_demo_image={{{{ dockhand_registry }}}}/dockhand/app:{tag}"])
 
 
-def parse_time(text: str) -> float:
-    """Engine timestamps have nanoseconds; datetime takes microseconds."""
-    head, _dot, rest = text.rstrip("Z").partition(".")
-    fraction = (rest + "000000")[:6]
-    return datetime.datetime.strptime(head + "." + fraction, "%Y-%m-%dT%H:%M:%S.%f").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
-
-
-def start_to_healthy(lab: LabState) -> list[float]:
-    """Per node: the new container's creation to the end of its first passing health check."""
+def start_to_healthy(lab: LabState, since: float) -> list[float]:
+    """Per node: from the engine's create event of the new container to its first health_status: healthy event,
+    both read from the node's engine (events since the roll started)."""
     spans = []
     for node in lab.nodes:
         client = node.client()
         try:
-            attrs: dict[str, Any] = client.api.inspect_container(SERVICE)
+            container_id = client.api.inspect_container(SERVICE)["Id"]
+            created = healthy = None
+            for event in client.api.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                           filters={"container": container_id}):
+                moment = event["timeNano"] / 1e9
+                if event.get("status") == "create" and created is None:
+                    created = moment
+                if event.get("status") == "health_status: healthy" and healthy is None:
+                    healthy = moment
         finally:
             client.close()
-        passing = [entry for entry in attrs["State"]["Health"]["Log"] if entry["ExitCode"] == 0]
-        if not passing:
-            sys.exit(f"{node.name}: {SERVICE} has no passing health check yet")
-        # Docker keeps the last 5 checks; the app checks every 2 s, so the first passing one is still there.
-        spans.append(parse_time(passing[0]["End"]) - parse_time(attrs["Created"]))
+        if created is None or healthy is None:
+            sys.exit(f"{node.name}: no create or healthy event for {SERVICE} since the roll started")
+        spans.append(healthy - created)
     return spans
 
 
@@ -146,8 +144,9 @@ def main() -> None:
         load.read()
         for tag in ["v2", "v1"] * args.repeat:
             before = load.read()
+            since = time.time() - 1
             took = deploy(vars_file, tag)
-            spans = start_to_healthy(lab)
+            spans = start_to_healthy(lab, since)
             after = load.read()
             rows.append((tag, took, sum(spans), after["failed"] - before["failed"], after["total"] - before["total"]))
             print(f"roll to {tag}: {took:6.1f} s, sum(start+healthy) {sum(spans):5.1f} s "
