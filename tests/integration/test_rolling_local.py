@@ -119,3 +119,20 @@ def test_a_held_lock_refuses_the_deploy_and_a_stale_one_is_broken_on_request(
     run_playbook(DEPLOY, extra_vars={**stack_vars, "rolling_update_break_lock": "true"}).assert_ok()
     assert local_engine.containers.get(SERVICE).attrs["Config"]["Image"] == lab.images["v1"].pinned
     assert not lock.exists()
+
+
+def test_an_unreachable_host_stops_the_run_before_any_host_is_touched(run_playbook: Any, tmp_path: Path,
+                                                                      local_engine: docker.DockerClient,
+                                                                      stack_vars: dict[str, Any]) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps({"docker_hosts": {"hosts": {
+        "localhost": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+        # Nothing listens on port 1: SSH fails at once, as with a host whose sshd stopped.
+        "ghost": {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "root"},
+    }}}))
+    result = run_playbook(DEPLOY, inventory=inventory, extra_vars=stack_vars).assert_failed()
+    message = result.task("Stop before any host is touched", host="localhost")["msg"]
+    assert "ghost: unreachable or failed before it could be locked and prepared" in message
+    assert not Path(stack_vars["rolling_update_lock_path"]).exists(), "the reachable host's lock was left behind"
+    assert local_engine.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}) == []
+    assert audit(stack_vars) == []
