@@ -246,3 +246,17 @@ def test_symlink_targets_are_judged_without_following_links(base: str, target: s
 def test_recorded_collection_version_is_galaxy_version() -> None:
     galaxy = (Path(__file__).resolve().parents[4] / "galaxy.yml").read_text()
     assert "\nversion: %s\n" % A.COLLECTION_VERSION in galaxy
+
+
+def test_without_the_zstd_command_libzstd_compresses_the_same_format(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(A.shutil, "which", lambda _name: None)
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_tree(src)
+    path, manifest = backup(src, tmp_path)
+    with open(path, "rb") as handle:
+        assert handle.read(4) == b"\x28\xb5\x2f\xfd"  # a zstd frame, written by libzstd in this process
+    A.extract_to_directory(path, manifest, str(out))
+    assert A.host_listing(str(out)).differences(A.verify_archive(path, manifest)) == []

@@ -1,0 +1,81 @@
+"""Scenario: playbooks/move_service.yml moves a service and its volume from node2 to node3 over SSH.
+
+A failure on the target (a volume of the same name already holding other data there) leaves the service running
+on node2 with its data and says so; the move then succeeds with remove_source, and node3 runs the same digest with
+an identical listing of the volume (read on both engines) while node2 keeps nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from conftest import LabState, Node, RunPlaybook
+from module_runner import run_module
+from test_volume_backup import in_volume, listing, tool_image
+
+NAME = "ar-mv"
+VOLUME = NAME + "-data"
+PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "move_service.yml"
+
+
+def clean(client: docker.DockerClient) -> None:
+    for container in client.containers.list(all=True):
+        mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
+        if container.name.startswith(NAME) or VOLUME in mounts:
+            container.remove(force=True)
+    for volume in client.volumes.list():
+        if volume.name.startswith(NAME):
+            volume.remove(force=True)
+
+
+@pytest.fixture
+def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
+    source, target = lab.node("node2"), lab.node("node3")
+    a, b = source.client(), target.client()
+    image = tool_image(lab, source)
+    tool_image(lab, target)
+    clean(a)
+    clean(b)
+    yield source, target, a, b, image
+    clean(a)
+    clean(b)
+    a.close()
+    b.close()
+
+
+def test_move_service_fails_safely_then_moves_with_its_data(
+        lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
+        pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+    source, target, a, b, image = pair
+    spec: dict[str, Any] = dict(name=NAME, image=lab.images["v1"].pinned, volumes=[VOLUME + ":/data"],
+                                ports=["19251:8080"])
+    run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
+    in_volume(a, image, VOLUME, "mkdir -p /v/db && head -c 100000 /dev/urandom > /v/db/blob && "
+                                "echo v1 > /v/db/version && ln -s db/version /v/current && "
+                                "for i in $(seq 1 8); do echo $i > /v/db/f$i; done && chown -R 70:70 /v/db")
+    before = listing(a, image, VOLUME)
+    extra = dict(move_service_from="node2", move_service_to="node3", move_service_spec=spec,
+                 move_service_controller_dir=str(tmp_path / "controller"))
+
+    # node3 already has a volume of that name with other data: the restore refuses, node2 runs again.
+    b.volumes.create(VOLUME)
+    in_volume(b, image, VOLUME, "echo other > /v/other")
+    failed = run_playbook(PLAYBOOK, extra_vars=extra).assert_failed()
+    assert "runs on node2 again" in failed.stdout, failed.describe()
+    assert a.containers.get(NAME).status == "running"
+    assert listing(a, image, VOLUME) == before
+    assert NAME not in [c.name for c in b.containers.list(all=True)]
+    b.volumes.get(VOLUME).remove()
+
+    moved = run_playbook(PLAYBOOK, extra_vars=dict(extra, move_service_remove_source=True)).assert_ok()
+    container = b.containers.get(NAME)
+    assert container.status == "running" and container.attrs["Config"]["Image"] == lab.images["v1"].pinned
+    assert listing(b, image, VOLUME) == before
+    assert b.volumes.get(VOLUME).attrs["Driver"] == "local"
+    assert NAME not in [c.name for c in a.containers.list(all=True)]
+    assert VOLUME not in [v.name for v in a.volumes.list()]
+    assert moved.task("Start the service on the target host and wait for it to be healthy", host="node3")["changed"]
