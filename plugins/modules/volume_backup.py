@@ -23,7 +23,8 @@ description:
     pointing outside the volume), so a backup is never taken that its restore would refuse.
   - Every run makes a new archive, so the module always reports C(changed).
   - zstd uses the host's C(libzstd) (Debian/Ubuntu package C(libzstd1), which apt itself needs; RHEL/Fedora C(libzstd));
-    no C(zstd) command or Python package is needed. The fast path needs GNU tar.
+    no Python package is needed. When the host also has the C(zstd) command, the fast path pipes tar through it
+    (faster). The fast path needs GNU tar.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
