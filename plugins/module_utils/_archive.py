@@ -719,8 +719,8 @@ def _run_tar(argv: list[str], what: str, feed: Optional[Iterable[bytes]] = None,
     if codes[0] not in (0, 1) or (codes[0] == 1 and feed is not None):
         raise ArchiveError("%s failed (tar exit %d): %s" % (what, codes[0], messages[0][-2000:] or "no message"))
     if len(codes) > 1 and codes[1] != 0:
-        raise ArchiveError("%s failed (%s exit %d): %s" % (what, through[0] if through else "filter", codes[1],
-                                                          messages[1][-2000:] or "no message"))
+        program = through[0] if through else "filter"
+        raise ArchiveError("%s failed (%s exit %d): %s" % (what, program, codes[1], messages[1][-2000:] or "no message"))
 
 
 def _grow_pipe(pipe: IO[bytes]) -> None:
