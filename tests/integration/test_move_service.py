@@ -8,6 +8,7 @@ an identical listing of the volume (read on both engines) while node2 keeps noth
 from __future__ import annotations
 
 from collections.abc import Iterator
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from conftest import LabState, Node, RunPlaybook
 from module_runner import run_module
 from test_volume_backup import in_volume, listing, tool_image
 
-NAME = "ar-mv"
+# Per run (a concurrent run of this file must not touch this one's objects), port from this suite's range.
+TOKEN = uuid.uuid4()
+NAME = "ar-mv%s" % TOKEN.hex[:4]
+PORT = 19251 + TOKEN.int % 40
 VOLUME = NAME + "-data"
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "move_service.yml"
 
@@ -52,7 +56,7 @@ def test_move_service_fails_safely_then_moves_with_its_data(
         pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
     source, target, a, b, image = pair
     spec: dict[str, Any] = dict(name=NAME, image=lab.images["v1"].pinned, volumes=[VOLUME + ":/data"],
-                                ports=["19251:8080"])
+                                ports=["%d:8080" % PORT])
     run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
     in_volume(a, image, VOLUME, "mkdir -p /v/db && head -c 100000 /dev/urandom > /v/db/blob && "
                                 "echo v1 > /v/db/version && ln -s db/version /v/current && "

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tarfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from conftest import LabState, Node
 from labstate import VOLUME_PLUGIN
 from module_runner import ModuleResult, run_module
 
-PREFIX = "ar-bk"
+# Per run, so a second run of this file at the same time (another session) never removes this run's objects.
+PREFIX = "ar-bk%s" % uuid.uuid4().hex[:4]
 PLUGIN = VOLUME_PLUGIN
 
 # A tree with what a restore must keep: content, modes, owners, sub-second mtimes, symlinks, a hard link, an empty
@@ -93,7 +95,10 @@ def cleanup(*clients: docker.DockerClient) -> None:
                 container.remove(force=True)
         for volume in client.volumes.list():
             if volume.name.startswith(PREFIX):
-                volume.remove(force=True)
+                try:
+                    volume.remove(force=True)
+                except docker.errors.NotFound:
+                    pass  # the plugin listed it but had already let it go
 
 
 def sha256_of(path: str) -> str:
@@ -377,7 +382,7 @@ SSH_PLAYBOOK = """
     - name: Back up each volume
       dockhand.containers.volume_backup:
         volume: "{{ prefix }}-{{ item }}"
-        dest: /var/backups/ar-bk
+        dest: /var/backups/{{ prefix }}
       loop: [local, plugin]
       register: made
 
@@ -419,11 +424,12 @@ def test_backup_and_restore_over_ssh_on_the_node(lab: LabState, run_playbook: An
         for kind in ("local", "plugin"):
             name = "%s-%s" % (prefix, kind)
             assert listing(client_b, image, name + "-copy") == listing(client_b, image, name)
+        backups = "/var/backups/" + prefix
         on_node = subprocess.run(["docker", "exec", other.container, "sh", "-c",
-                                  "stat -c '%a %n' /var/backups/ar-bk /var/backups/ar-bk/*"],
+                                  "stat -c '%%a %%n' %s %s/*" % (backups, backups)],
                                  capture_output=True, text=True, check=True).stdout.split("\n")
-        assert on_node[0] == "700 /var/backups/ar-bk"
+        assert on_node[0] == "700 " + backups
         assert sorted(line.split(" ", 1)[1] for line in on_node[1:] if line.endswith(".zst")) == sorted(paths)
         assert all(line.startswith("600 ") for line in on_node[1:] if line)
     finally:
-        subprocess.run(["docker", "exec", other.container, "rm", "-rf", "/var/backups/ar-bk"], check=False)
+        subprocess.run(["docker", "exec", other.container, "rm", "-rf", "/var/backups/" + prefix], check=False)
