@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Registry options shared by image_digest, service and stack (argument spec: _registry.registry_argument_spec).
+    # Registry options of every module that resolves or pulls (argument spec: _registry.registry_argument_spec).
     DOCUMENTATION = r"""
 options:
   registry_username:
@@ -21,7 +21,7 @@ options:
     description:
       - Platform a tag is resolved for, as C(os/architecture[/variant]); a tag without an image for it is an error.
       - Defaults to the platform of the host that runs M(dockhand.containers.image_digest), and to the Docker Engine's
-        platform for M(dockhand.containers.service) and M(dockhand.containers.stack).
+        platform for modules that pull. Modules that pull only digest-pinned images do not use it.
     type: str
   registry_ca_path:
     description:
@@ -29,7 +29,7 @@ options:
       - Used where the module talks to the registry itself, that is by M(dockhand.containers.image_digest).
         M(dockhand.containers.service) and M(dockhand.containers.stack) resolve and pull through the Docker Engine,
         which trusts what the Engine's host trusts (C(certs.d) there, its C(insecure-registries)); they accept this
-        option so it can be set once for the C(group/dockhand.containers.docker) action group.
+        option so that the same registry settings can be given to every module that resolves or pulls.
     type: path
   registry_validate_certs:
     description:

@@ -18,6 +18,7 @@ description:
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.containers.registry
   - dockhand.containers.connection
 options:
   images:
@@ -29,14 +30,6 @@ options:
     description: How many images are pulled at once.
     type: int
     default: 4
-  registry_username:
-    description:
-      - User for the registry. When not set, the host's docker config (C(~/.docker/config.json) and its credential
-        helpers) is used, as C(docker pull) would.
-    type: str
-  registry_password:
-    description: Password or token for O(registry_username).
-    type: str
 attributes:
   check_mode:
     support: full
@@ -75,7 +68,9 @@ from ansible_collections.dockhand.containers.plugins.module_utils._connection im
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.dockhand.containers.plugins.module_utils._image_ref import ImageRefError, parse_image_ref
-from ansible_collections.dockhand.containers.plugins.module_utils._registry import pull_auth
+from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
+    REGISTRY_REQUIRED_TOGETHER, pull_auth, registry_argument_spec,
+)
 from ansible_collections.dockhand.containers.plugins.module_utils._stack import pull_missing
 
 
@@ -84,11 +79,10 @@ def main() -> None:
         argument_spec=dict(
             images=dict(type="list", elements="str", required=True),
             parallelism=dict(type="int", default=4),
-            registry_username=dict(type="str"),
-            registry_password=dict(type="str", no_log=True),
+            **registry_argument_spec(),
             **connection_argument_spec(),
         ),
-        required_together=[("registry_username", "registry_password")],
+        required_together=REGISTRY_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
     params = module.params

@@ -190,3 +190,16 @@ def test_module_docs_declare_the_action_group_and_what_each_module_needs(install
         assert any("5.0.3" in line for line in docs[f"{COLLECTION}.{module}"]["requirements"]), module
     assert {s["module"] for s in docs[f"{COLLECTION}.image_digest"]["seealso"]} >= {f"{COLLECTION}.service"}
     assert {s["module"] for s in docs[f"{COLLECTION}.service"]["seealso"]} >= {f"{COLLECTION}.image_digest"}
+
+
+def test_modules_that_take_registry_credentials_take_all_the_registry_options(installed: InstalledCollection) -> None:
+    fqcns = [f"{COLLECTION}.{m}" for m in docker_group()]
+    result = run([tool("ansible-doc"), "-t", "module", "--json", *fqcns], cwd=installed.collections_path, env=installed.env)
+    registry_options = {"registry_username", "registry_password", "platform", "registry_ca_path", "registry_validate_certs"}
+    takers = {}
+    for fqcn, entry in json.loads(result.stdout).items():
+        options = set(entry["doc"]["options"])
+        if "registry_username" in options:
+            takers[fqcn] = registry_options - options
+    assert {f"{COLLECTION}.{m}" for m in ("image_digest", "service", "stack")} <= set(takers)
+    assert all(not missing for missing in takers.values()), takers
