@@ -433,3 +433,21 @@ def test_backup_and_restore_over_ssh_on_the_node(lab: LabState, run_playbook: An
         assert all(line.startswith("600 ") for line in on_node[1:] if line)
     finally:
         subprocess.run(["docker", "exec", other.container, "rm", "-rf", "/var/backups/" + prefix], check=False)
+
+
+def test_restore_with_stop_containers_replaces_live_data_and_starts_the_user_again(
+        nodes: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str], tmp_path: Path) -> None:
+    source, _other, client_a, _client_b, image = nodes
+    volume = PREFIX + "-live"
+    make_volume(client_a, image, volume, PLUGIN)
+    original = listing(client_a, image, volume)
+    archive = backup(source, volume, tmp_path).assert_ok()["path"]
+    user = client_a.containers.run(image, ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+                                   name=PREFIX + "-live-user", detach=True, volumes={volume: {"bind": "/data"}})
+    user.exec_run(["sh", "-c", "rm -rf /data/app && echo new > /data/new"])
+    started = client_a.api.inspect_container(user.id)["State"]["StartedAt"]
+    done = restore(source, archive, force=True, stop_containers=True, stop_timeout=5).assert_ok()
+    assert done["stopped"] == [user.name] and done["cleared"] and done["data_path"] == "engine"
+    state = client_a.api.inspect_container(user.id)["State"]
+    assert state["Running"] and state["StartedAt"] != started
+    assert listing(client_a, image, volume) == original
