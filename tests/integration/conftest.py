@@ -69,7 +69,11 @@ def _lab_answers(state: LabState) -> bool:
     if not state.complete or len(state.nodes) != 3:
         return False
     for node in state.nodes:
-        client = node.client(timeout=3)
+        try:
+            # docker.DockerClient negotiates the API version on creation, so a node that is down fails here.
+            client = node.client(timeout=3)
+        except Exception:  # not answering, whatever the reason: let lab.py repair it
+            return False
         try:
             client.ping()
         except Exception:  # not answering, whatever the reason: let lab.py repair it
