@@ -94,6 +94,10 @@ options:
       - Changed on the running container, as C(docker update) does (the swap limit follows at twice the memory, as
         for a new container). Removing the limit needs a new container; the diff says so.
     type: str
+  memory_reservation:
+    description:
+      - Memory soft limit such as C(128m), at most O(memory). Changed on the running container like O(memory).
+    type: str
   cpus:
     description:
       - CPU limit in cores, such as C(0.5). Changed on the running container like O(memory); removing it needs a new
@@ -130,7 +134,8 @@ options:
     description:
       - When the Engine restarts the container. V(on-failure) with O(restart_retries) stops a crash loop;
         V(always) without a health check gives a warning.
-      - Changing the restart policy, O(memory) or O(cpus) updates the running container in place, without a restart.
+      - Changing the restart policy, O(memory), O(memory_reservation) or O(cpus) updates the running container in place,
+        without a restart.
         Such an update is recorded on the container, so M(dockhand.containers.service_info) reports no drift for it
         (a manual C(docker update) still is drift).
     type: str

@@ -125,6 +125,16 @@ def _update_memory(value: Any, container: dict[str, Any]) -> Union[UpdateBody, s
     return body
 
 
+def _observe_memory_reservation(container: dict[str, Any]) -> Optional[int]:
+    return (container.get("HostConfig") or {}).get("MemoryReservation") or None
+
+
+def _update_memory_reservation(value: Any, container: dict[str, Any]) -> Union[UpdateBody, str]:
+    if value is None:
+        return "the Engine cannot remove a memory reservation from a running container"
+    return {"MemoryReservation": value}
+
+
 def _observe_cpus(container: dict[str, Any]) -> Optional[float]:
     nano = (container.get("HostConfig") or {}).get("NanoCpus") or 0
     return nano / 1e9 if nano else None
@@ -168,6 +178,8 @@ SETTINGS: tuple[Setting, ...] = (
             _host("restart_policy", _restart_policy_engine), observe=_observe_restart_policy,
             update=_update_restart_policy),
     Setting("memory", lambda s: s.memory, _host("mem_limit"), observe=_observe_memory, update=_update_memory),
+    Setting("memory_reservation", lambda s: s.memory_reservation, _host("mem_reservation"),
+            observe=_observe_memory_reservation, update=_update_memory_reservation),
     Setting("cpus", lambda s: s.cpus, _host("nano_cpus", _nano_cpus), observe=_observe_cpus, update=_update_cpus),
 )
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -56,6 +56,7 @@ def service_options() -> dict[str, Any]:
         labels=dict(type="dict", default={}),
         user=dict(type="str"),
         memory=dict(type="str"),
+        memory_reservation=dict(type="str"),
         cpus=dict(type="float"),
         healthcheck=dict(type="dict", options=dict(
             test=dict(type="raw"),
@@ -202,6 +203,7 @@ class ServiceSpec:
     labels: dict[str, str] = field(default_factory=dict)
     user: Optional[str] = None
     memory: Optional[int] = None
+    memory_reservation: Optional[int] = None
     cpus: Optional[float] = None
     healthcheck: Optional[dict[str, Any]] = None
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
@@ -244,7 +246,8 @@ class ServiceSpec:
             networks=list(params.get("networks") or []),
             labels=_as_env(params.get("labels"), "labels", problems, names=False),
             user=params.get("user"),
-            memory=_parse_memory(params.get("memory"), problems),
+            memory=_parse_memory(params.get("memory"), "memory", problems),
+            memory_reservation=_parse_memory(params.get("memory_reservation"), "memory_reservation", problems),
             cpus=params.get("cpus"),
             healthcheck=_parse_healthcheck(params.get("healthcheck"), problems),
             stop_timeout=params.get("stop_timeout", DEFAULT_STOP_TIMEOUT),
@@ -280,6 +283,9 @@ class ServiceSpec:
             problems.append("stop_timeout must be 0 or more seconds (got %d)" % self.stop_timeout)
         if self.wait_timeout <= 0:
             problems.append("wait_timeout must be a positive number of seconds (got %d)" % self.wait_timeout)
+        if self.memory and self.memory_reservation and self.memory_reservation > self.memory:
+            problems.append("memory_reservation must not be more than memory (the Engine refuses a soft limit above "
+                            "the hard one)")
         if self.cpus is not None and self.cpus <= 0:
             problems.append("cpus must be more than 0 (got %s)" % self.cpus)
         if self.image is None and self.state != "absent" and not self.rollback:
@@ -530,16 +536,16 @@ def _parse_mount(item: Any, problems: list[str]) -> Optional[Mount]:
     )
 
 
-def _parse_memory(value: Optional[str], problems: list[str]) -> Optional[int]:
+def _parse_memory(value: Optional[str], what: str, problems: list[str]) -> Optional[int]:
     if value in (None, ""):
         return None
     try:
         amount = human_to_bytes(str(value), isbits=False)
     except ValueError:
-        problems.append("memory %r is not a size like 256m or 1g" % value)
+        problems.append("%s %r is not a size like 256m or 1g" % (what, value))
         return None
     if amount < 6 * 1024 * 1024:
-        problems.append("memory %r is below the Engine's minimum of 6m" % value)
+        problems.append("%s %r is below the Engine's minimum of 6m" % (what, value))
         return None
     return amount
 

@@ -108,6 +108,9 @@ options:
       memory:
         description: Same as O(dockhand.containers.service#module:memory).
         type: str
+      memory_reservation:
+        description: Same as O(dockhand.containers.service#module:memory_reservation).
+        type: str
       cpus:
         description: Same as O(dockhand.containers.service#module:cpus).
         type: float

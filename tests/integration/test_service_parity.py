@@ -73,24 +73,25 @@ def engine_changes(events: EngineEvents) -> list[tuple[str, str, str]]:
 
 def test_restart_policy_memory_and_cpus_change_in_place_and_are_not_drift_but_a_manual_update_is(
         node: Node, service: Service) -> None:
-    service.run(restart_retries=3, memory="64m", cpus=0.5).assert_ok()
+    service.run(restart_retries=3, memory="64m", memory_reservation="32m", cpus=0.5).assert_ok()
     before = service.container().attrs
-    updated = service.run(restart_retries=4, memory="128m", cpus=1.0, diff=True).assert_ok()
+    limits = dict(restart_retries=4, memory="128m", memory_reservation="48m", cpus=1.0)
+    updated = service.run(diff=True, **limits).assert_ok()
     assert updated["actions"] == ["update"], updated.describe()
-    assert sorted(updated["changed_fields"]) == ["cpus", "memory", "restart_policy"]
+    assert sorted(updated["changed_fields"]) == ["cpus", "memory", "memory_reservation", "restart_policy"]
     after = service.container().attrs
     assert (after["Id"], after["State"]["StartedAt"]) == (before["Id"], before["State"]["StartedAt"])
     host = after["HostConfig"]
     assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 4}
-    assert (host["Memory"], host["NanoCpus"]) == (128 << 20, 10**9)
+    assert (host["Memory"], host["MemoryReservation"], host["NanoCpus"]) == (128 << 20, 48 << 20, 10**9)
     assert host["MemorySwap"] in (0, 256 << 20)  # twice the memory, as a new container gets, where swap is limited
-    assert service.run(restart_retries=4, memory="128m", cpus=1.0).assert_ok().changed is False
+    assert service.run(**limits).assert_ok().changed is False
     reported = info(node, service.name)
     assert reported["drift"] == [], reported
 
     service.container().update(restart_policy={"Name": "always"})  # `docker update --restart always` by hand
     assert info(node, service.name)["drift"] == ["restart_policy"]
-    repaired = service.run(restart_retries=4, memory="128m", cpus=1.0).assert_ok()
+    repaired = service.run(**limits).assert_ok()
     assert repaired["actions"] == ["update"] and service.container().id == before["Id"]
     assert info(node, service.name)["drift"] == []
 

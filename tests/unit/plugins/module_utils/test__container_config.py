@@ -11,7 +11,7 @@ SPEC = ServiceSpec(name="web", image=None, memory=64 << 20, cpus=1.5, restart_po
 def test_one_row_per_field_and_every_updatable_setting_is_observed_live() -> None:
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names)) and list(desired_fields(SPEC)) == names
-    assert {s.name for s in SETTINGS if s.update} == {"restart_policy", "memory", "cpus"}
+    assert {s.name for s in SETTINGS if s.update} == {"restart_policy", "memory", "memory_reservation", "cpus"}
     assert all(s.observe for s in SETTINGS if s.update)
 
 

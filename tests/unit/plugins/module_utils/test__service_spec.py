@@ -53,6 +53,8 @@ def test_defaults_choose_on_failure_with_retries_and_rotating_logs() -> None:
     (dict(labels={"dockhand.spec": "x"}), "reserved prefix"),
     (dict(env={"A": "1"}, secret_env={"A": "2"}), "env and secret_env both set A"),
     (dict(memory="1k"), "below the Engine's minimum"),
+    (dict(memory="64m", memory_reservation="128m"), "memory_reservation must not be more than memory"),
+    (dict(memory_reservation="lots"), "memory_reservation 'lots' is not a size"),
     (dict(log_driver="json-file", log_options={"syslog-address": "udp://x:1"}), "log_options.syslog-address"),
     (dict(healthcheck={"test": "true", "interval": "soon"}), "healthcheck.interval 'soon' is not a duration"),
     (dict(image=None), "image is required unless state=absent or rollback=true"),
