@@ -75,7 +75,7 @@ def test_restart_policy_memory_and_cpus_change_in_place_and_are_not_drift_but_a_
         node: Node, service: Service) -> None:
     service.run(restart_retries=3, memory="64m", memory_reservation="32m", cpus=0.5).assert_ok()
     before = service.container().attrs
-    limits = dict(restart_retries=4, memory="128m", memory_reservation="48m", cpus=1.0)
+    limits: dict[str, Any] = dict(restart_retries=4, memory="128m", memory_reservation="48m", cpus=1.0)
     updated = service.run(diff=True, **limits).assert_ok()
     assert updated["actions"] == ["update"], updated.describe()
     assert sorted(updated["changed_fields"]) == ["cpus", "memory", "memory_reservation", "restart_policy"]
