@@ -118,9 +118,11 @@ HEALTH_CHECK_ACTIONS = ("exec_create", "exec_start", "exec_die", "health_status"
 
 
 def _assert_nothing_happened(events: EngineEvents) -> None:
+    # A run that reaches the Engine takes the service's lock (a container made and removed again): not a change.
     touched = [(e["Type"], e["Action"], e.get("Actor", {}).get("Attributes", {}).get("name"))
                for kind in ("container", "volume", "network") for e in events.of(kind)
-               if not e["Action"].startswith(HEALTH_CHECK_ACTIONS)]
+               if not e["Action"].startswith(HEALTH_CHECK_ACTIONS)
+               and not str(e.get("Actor", {}).get("Attributes", {}).get("name", "")).endswith("-dockhand-lock")]
     assert touched == [], f"the engine saw changes: {touched}"
 
 

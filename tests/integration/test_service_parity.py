@@ -63,7 +63,9 @@ def engine_changes(events: EngineEvents) -> list[tuple[str, str, str]]:
         for event in events.of(kind):
             actor = event.get("Actor", {})
             name = actor.get("ID", "") if kind == "volume" else actor.get("Attributes", {}).get("name", "")
-            if name.startswith(PREFIX + "-") and not event["Action"].startswith(HEALTH_CHECK_ACTIONS):
+            # The service's lock (a container made and removed again around a change) is no change itself.
+            if name.startswith(PREFIX + "-") and not name.endswith("-dockhand-lock") \
+                    and not event["Action"].startswith(HEALTH_CHECK_ACTIONS):
                 found.append((kind, event["Action"], name))
     return found
 
