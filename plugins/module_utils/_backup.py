@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
@@ -23,10 +22,11 @@ from ._archive import (
     relocated_stream, stored_archives, stream_listing, utc_now, verify_archive, write_file_atomically,
 )
 from ._engine import Engine, EngineError
-from ._volume import VolumeError, VolumeSpec, create_volume, data_path_on_host, volume_users
+from ._volume import (
+    HELPER_LABEL, HELPER_MOUNT, VolumeError, VolumeSpec, create_volume, data_path_on_host, helper_container,
+    pick_helper_image, volume_users,
+)
 
-HELPER_LABEL = "dockhand.containers.volume-helper"
-HELPER_MOUNT = "/volume"
 FAST, ENGINE = "fast", "engine"
 
 
@@ -88,60 +88,30 @@ class Outcome:
 
 def _helper_image(engine: Engine, wanted: Optional[str]) -> str:
     """``helper_image`` if given (it must be on the host: nothing is pulled), else the host's smallest image."""
-    if wanted:
-        if engine.image(wanted) is None:
-            raise BackupError("helper_image %s is not on the Docker host; pull it there first (nothing is pulled "
-                              "for a helper)" % wanted)
-        return wanted
-    images = engine.call("listing images", engine.api.images)
-    if not images:
+    image = pick_helper_image(engine, wanted)
+    if image is None:
         raise BackupError("this volume's data is reachable only through a container, and the Docker host has no "
                           "image for one; set helper_image to an image on that host (any image: it never runs)")
-    # The container is never started, but some storage drivers (vfs) copy the whole image to create it.
-    return str(min(images, key=lambda i: (i.get("Size") or 0, i["Id"]))["Id"])
+    return image
 
 
-class _Helper:
-    """A container mounting the volume at /volume, created (not started) and always removed."""
+def _read_through(engine: Engine, helper: str, volume: str) -> Iterator[bytes]:
+    """The volume's tar stream through the Engine's archive API, from a helper container mounting it."""
+    stream, _stat = engine.call("reading volume %s through the Engine" % volume,
+                                engine.api.get_archive, helper, HELPER_MOUNT + "/.", chunk_size=CHUNK)
+    try:
+        yield from stream
+    except Exception as exc:  # requests/urllib3 errors surface while the stream is read
+        raise BackupError("reading volume %s through the Engine failed midway: %s" % (volume, exc))
 
-    def __init__(self, engine: Engine, volume: str, image: str, read_only: bool) -> None:
-        self.engine = engine
-        self.volume = volume
-        self.name = "dockhand-volume-helper-%s" % uuid.uuid4().hex[:12]
-        bind = "%s:%s%s" % (volume, HELPER_MOUNT, ":ro" if read_only else "")
-        self.image = image
-        self.host_config = engine.host_config(binds=[bind], network_mode="none")
-        self.id = ""
 
-    def __enter__(self) -> "_Helper":
-        created = self.engine.call("creating a helper container for volume %s" % self.volume,
-                                   self.engine.api.create_container, image=self.image, name=self.name,
-                                   command=["/dockhand-helper-never-runs"], entrypoint=[], labels={HELPER_LABEL: "1"},
-                                   host_config=self.host_config, network_disabled=True)
-        self.id = created["Id"]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.id:
-            try:
-                self.engine.remove(self.id)
-            except EngineError:
-                pass  # labelled: a later run or `docker container prune --filter label=...` removes it
-
-    def read(self) -> Iterator[bytes]:
-        stream, _stat = self.engine.call("reading volume %s through the Engine" % self.volume,
-                                         self.engine.api.get_archive, self.id, HELPER_MOUNT + "/.", chunk_size=CHUNK)
-        try:
-            yield from stream
-        except Exception as exc:  # requests/urllib3 errors surface while the stream is read
-            raise BackupError("reading volume %s through the Engine failed midway: %s" % (self.volume, exc))
-
-    def write(self, chunks: Iterator[bytes]) -> None:
-        relocated = relocated_stream(chunks, HELPER_MOUNT.lstrip("/"))
-        done = self.engine.call("writing volume %s through the Engine" % self.volume, self.engine.api.put_archive,
-                                self.id, "/", (c for c in relocated if c))
-        if not done:
-            raise BackupError("the Engine did not accept the archive for volume %s" % self.volume)
+def _write_through(engine: Engine, helper: str, volume: str, chunks: Iterator[bytes]) -> None:
+    """Write an archive's tar stream into the volume through a helper container mounting it (writable)."""
+    relocated = relocated_stream(chunks, HELPER_MOUNT.lstrip("/"))
+    done = engine.call("writing volume %s through the Engine" % volume, engine.api.put_archive,
+                       helper, "/", (c for c in relocated if c))
+    if not done:
+        raise BackupError("the Engine did not accept the archive for volume %s" % volume)
 
 
 def _clear_through_engine(engine: Engine, volume: str, image: str) -> None:
@@ -300,8 +270,8 @@ def backup_volume(engine: Engine, req: BackupRequest, check_mode: bool) -> Outco
                     listing = host_listing(host_path)
                     archive_directory(host_path, writer, listing)
                 else:
-                    with _Helper(engine, req.volume, str(image), read_only=True) as helper:
-                        listing = archive_stream(helper.read(), writer)
+                    with helper_container(engine, req.volume, str(image)) as helper:
+                        listing = archive_stream(_read_through(engine, helper, req.volume), writer)
                 digest = writer.commit()
     except (ArchiveError, EngineError, BackupError, VolumeError) as exc:
         raise BackupError("backup of volume %s failed and left no archive: %s%s" % (req.volume, exc, still.note()))
@@ -360,8 +330,8 @@ def _current_listing(engine: Engine, name: str, host_path: Optional[str], image:
     try:
         if host_path:
             return host_listing(host_path)
-        with _Helper(engine, name, str(image), read_only=True) as helper:
-            return stream_listing(helper.read())
+        with helper_container(engine, name, str(image)) as helper:
+            return stream_listing(_read_through(engine, helper, name))
     except UnsafeEntry:
         return None
 
@@ -423,8 +393,8 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
                 if not empty:
                     _clear_through_engine(engine, name, str(image))
                 reader = ArchiveReader(req.path, manifest.compression)
-                with _Helper(engine, name, str(image), read_only=False) as helper:
-                    helper.write(reader.chunks())
+                with helper_container(engine, name, str(image), read_only=False) as helper:
+                    _write_through(engine, helper, name, reader.chunks())
                 if reader.hexdigest() != manifest.sha256:
                     raise BackupError("archive %s changed while it was restored; restore it again" % req.path)
                 restored = _current_listing(engine, name, None, image) or Listing()

@@ -283,7 +283,7 @@ def create_missing_volumes(engine: Engine, specs: Iterable[VolumeSpec]) -> list[
 
 # --------------------------------------------------------------------------------------------- helper containers
 
-HELPER_LABEL = "dockhand.containers.volume-helper"  # the same label as _backup's helpers
+HELPER_LABEL = "dockhand.containers.volume-helper"  # every helper container: volume, migrate, backup, restore
 HELPER_MOUNT = "/volume"
 
 
