@@ -170,7 +170,7 @@ def recover_interrupted_swap(engine: Engine, spec: ServiceSpec) -> list[str]:
 def lock_wait(spec: ServiceSpec) -> int:
     """How long a run waits for another run's lock on the same service: long enough for that run's swap
     (stop the old container, wait for the new one, and undo: images are pulled before the lock is taken)."""
-    return spec.wait_timeout + 2 * spec.stop_timeout + 30
+    return spec.wait_timeout + 2 * spec.stop_timeout + 15
 
 
 def lock_lease(spec: ServiceSpec) -> int:

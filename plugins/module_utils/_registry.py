@@ -101,7 +101,7 @@ class Resolved:
             digest=self.digest,
             pinned=self.ref.with_digest(self.digest).pinned,
             repository=self.ref.repository,
-            tag=self.ref.tag_or_default if not self.ref.digest or self.ref.tag else None,
+            tag=None if self.ref.digest else self.ref.tag_or_default,  # with a digest, no tag was resolved
             media_type=self.media_type,
             is_index=self.index_digest is not None,
             platform=self.platform,

@@ -19,6 +19,9 @@ from ._service_spec import DEFAULT_STOP_TIMEOUT, ServiceSpec, SpecError, duplica
 SUMMARY_KEYS = ("create", "recreate", "update", "start", "stop", "remove", "unchanged")
 
 
+CONVERGED, FAILED, NOT_ATTEMPTED = "converged", "failed", "not attempted"
+
+
 @dataclass
 class StackResult:
     name: str
@@ -26,6 +29,17 @@ class StackResult:
     order: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     pulled: list[str] = field(default_factory=list)
+    declared: list[str] = field(default_factory=list)  # every service, in dependency order
+    errors: dict[str, str] = field(default_factory=dict)  # service -> why it failed
+
+    def outcome(self, name: str) -> dict[str, Any]:
+        """converged (with the service module's keys), failed (with why), or not attempted (with why not)."""
+        if name in self.results:
+            return dict(self.results[name].as_dict(diff=False), outcome=CONVERGED)
+        if name in self.errors:
+            return dict(name=name, outcome=FAILED, msg=self.errors[name])
+        failed = ", ".join(sorted(self.errors))
+        return dict(name=name, outcome=NOT_ATTEMPTED, msg="not attempted: the stack stopped after %s failed" % failed)
 
     @property
     def changed(self) -> bool:
@@ -42,7 +56,7 @@ class StackResult:
     def as_dict(self, diff: bool) -> dict[str, Any]:
         data: dict[str, Any] = dict(
             changed=self.changed, order=self.order, pruned=self.pruned, pulled=self.pulled,
-            summary=self.summary(), services={n: r.as_dict(diff=False) for n, r in self.results.items()},
+            summary=self.summary(), services={n: self.outcome(n) for n in self.declared or list(self.results)},
         )
         if diff:
             views = {n: diff_view(r.changes, r.before_state, r.after_state) for n, r in self.results.items() if r.changed}
@@ -52,9 +66,31 @@ class StackResult:
         return data
 
 
+def services_shape_problem(services: Any) -> Optional[str]:
+    """Why ``services`` (as given, before Ansible's own conversion) is not a list of dicts, or None if it is."""
+    if services is None:
+        return None
+    if not isinstance(services, list):
+        return "services must be a list of services, each a dict of dockhand.containers.service options (got %s %s)" \
+            % (type(services).__name__, _shown(services))
+    for index, item in enumerate(services):
+        if not isinstance(item, dict):
+            return "services[%d] must be a dict of dockhand.containers.service options, e.g. {name: web, image: ...} " \
+                   "(got %s %s)" % (index, type(item).__name__, _shown(item))
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
 def build_specs(stack: str, items: list[dict[str, Any]]) -> list[ServiceSpec]:
     """Validate every service first, so a bad item changes nothing at all."""
     specs, problems = [], []
+    if not (stack or "").strip():
+        problems.append("name must not be empty: it is the dockhand.stack label that tells this stack's containers "
+                        "from others (prune removes by it); give the stack a name, e.g. name: shop")
     for item in items:
         try:
             specs.append(ServiceSpec.from_params(item, stack=stack))
@@ -95,18 +131,31 @@ def dependency_order(stack: str, specs: list[ServiceSpec]) -> list[ServiceSpec]:
     return ordered
 
 
+def pull_each(make_engine: Callable[[], Engine], missing: list[str], parallelism: int,
+              auth: Optional[dict[str, str]]) -> dict[str, str]:
+    """Pull every image in ``missing``, several at once (each worker has its own Engine client); returns the
+    images that could not be pulled, with why. One failure does not stop the other pulls."""
+    def pull(image: str) -> Optional[str]:
+        try:
+            make_engine().pull(image, auth)
+        except EngineError as exc:
+            return str(exc)
+        return None
+
+    if not missing:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(missing)))) as pool:
+        outcomes = list(pool.map(pull, missing))
+    return {image: error for image, error in zip(missing, outcomes) if error is not None}
+
+
 def pull_missing(engine: Engine, make_engine: Callable[[], Engine], images: list[str], parallelism: int,
                  auth: Optional[dict[str, str]]) -> list[str]:
-    """Pull the images the host lacks, several at once (each worker has its own Engine client)."""
+    """Pull the images the host lacks, several at once; raise naming every image that could not be pulled."""
     missing = sorted({image for image in images if engine.image(image) is None})
-    if not missing:
-        return []
-
-    def pull(image: str) -> None:
-        make_engine().pull(image, auth)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(missing)))) as pool:
-        list(pool.map(pull, missing))
+    errors = pull_each(make_engine, missing, parallelism, auth)
+    if errors:
+        raise EngineError("; ".join(errors[image] for image in sorted(errors)))
     return missing
 
 
@@ -126,11 +175,23 @@ def converge_stack(engine: Engine, make_engine: Callable[[], Engine], stack: str
                    registry_auth: Optional[dict[str, str]]) -> StackResult:
     """Pull what is missing, then converge wave by wave: services of one wave do not depend on each
     other, so up to ``parallelism`` of them converge at once (each with its own Engine client)."""
-    result = StackResult(name=stack)
+    result = StackResult(name=stack, declared=[s.name for s in specs])
+    unready: dict[str, str] = {}  # service -> why its image cannot be had; it fails without being touched
     if not check_mode:
-        wanted = [s.image.pinned if s.image.is_pinned else s.image.with_digest(resolve(s.image)).pinned
-                  for s in specs if s.image is not None and s.state != "absent" and not s.rollback]
-        result.pulled = pull_missing(engine, make_engine, wanted, parallelism, registry_auth)
+        wanted: dict[str, str] = {}
+        for spec in specs:
+            if spec.image is None or spec.state == "absent" or spec.rollback:
+                continue
+            try:
+                wanted[spec.name] = spec.image.pinned if spec.image.is_pinned else \
+                    spec.image.with_digest(resolve(spec.image)).pinned
+            except RegistryError as exc:
+                unready[spec.name] = "its image %s could not be resolved: %s" % (spec.image, exc)
+        missing = sorted({image for image in wanted.values() if engine.image(image) is None})
+        pull_errors = pull_each(make_engine, missing, parallelism, registry_auth)
+        result.pulled = [image for image in missing if image not in pull_errors]
+        unready.update({name: "its image could not be pulled: %s" % pull_errors[image]
+                        for name, image in wanted.items() if image in pull_errors})
         # Made once here, so services converging side by side never race to create the same network.
         for network in sorted({n for s in specs if s.state != "absent" for n in s.networks}):
             if engine.network(network) is None:
@@ -140,6 +201,8 @@ def converge_stack(engine: Engine, make_engine: Callable[[], Engine], stack: str
 
     def converge_one(spec: ServiceSpec, own_client: bool) -> Any:
         """The service's result, or the error a person should read (anything else is a bug and propagates)."""
+        if spec.name in unready:
+            return ConvergeError(unready[spec.name])
         client = engine
         if own_client:
             client = getattr(workers, "engine", None) or make_engine()
@@ -164,6 +227,7 @@ def converge_stack(engine: Engine, make_engine: Callable[[], Engine], stack: str
         for spec, outcome in outcomes:
             if isinstance(outcome, Exception):
                 failures.append("service %s: %s" % (spec.name, outcome))
+                result.errors[spec.name] = str(outcome)
             else:
                 result.results[spec.name] = outcome
                 result.order.append(spec.name)

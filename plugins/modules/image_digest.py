@@ -84,7 +84,9 @@ repository:
   returned: success
   type: str
 tag:
-  description: The tag that was resolved, or null when only a digest was given.
+  description:
+    - The tag that was resolved, or null when a digest was given (for C(repo:tag@sha256:...) the digest wins, as in
+      Docker, the tag is not resolved, and a warning says so).
   returned: success
   type: str
 media_type:
@@ -159,6 +161,9 @@ def main() -> None:
         module.fail_json(msg="image: %s" % exc, error_kind="bad_input")
     except RegistryError as exc:
         module.fail_json(msg=str(exc), error_kind=exc.kind)
+    if ref.tag and ref.digest:
+        module.warn("image %s names both tag %s and a digest: the digest wins (as in Docker); the tag was not resolved "
+                    "nor checked against it, so tag is returned empty" % (params["image"], ref.tag))
     module.exit_json(changed=False, **resolved.as_dict())
 
 

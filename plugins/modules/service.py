@@ -16,6 +16,14 @@ description:
     previous deployment without pulling.
   - Everything a replacement needs (image, volumes, networks, the new container itself) is in place before the old
     container is stopped; a replacement that fails to start or to become healthy is undone.
+  - A replacement goes through written states (C(docs/swap.md)) with the new container as C(<name>-dockhand-next)
+    and the old one parked as C(<name>-dockhand-prev); a run killed at any point is finished (if the new container
+    had proven healthy) or undone (the old container back, running if it ran) by the next run, which then fails
+    again if the update itself fails. A new service takes its name only once it runs as O(wait) asks.
+  - A run that changes the service holds a lock on the Engine, the never-started container C(<name>-dockhand-lock),
+    so concurrent runs on one service take turns; a waiting run gives up after O(wait_timeout) + 2 * O(stop_timeout)
+    + 15 seconds naming the holder. The lock of a run that died (its process gone, or from another machine after a
+    lease) is taken over. A run that changes nothing takes no lock.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes

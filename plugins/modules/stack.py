@@ -15,6 +15,8 @@ description:
     depends on has converged (and, with O(services[].wait), become healthy); the services of one wave converge side by
     side, up to O(parallelism) at once.
   - Every service is validated before anything changes; a bad item fails the task with the host untouched.
+  - Each service that changes is replaced under its own lock on the Engine, exactly as M(dockhand.containers.service)
+    does (see C(docs/swap.md)), so two runs on the same host take turns per service.
   - With O(prune=true), containers of this stack that are no longer declared are removed. Their named volumes are kept.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
@@ -33,7 +35,7 @@ seealso:
     description: What runs where, by which digest, and whether it drifted.
 options:
   name:
-    description: Name of the stack, kept in the C(dockhand.stack) label of its containers.
+    description: Name of the stack, kept in the C(dockhand.stack) label of its containers; must not be empty.
     type: str
     required: true
   prune:
@@ -214,10 +216,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 services:
-  description: Keyed by service name, what M(dockhand.containers.service) returns for that service.
+  description:
+    - Every declared service's outcome, also when the task fails, keyed by name.
+    - C(outcome) is V(converged) (with the same keys as M(dockhand.containers.service) returns), V(failed) (with
+      C(msg) saying why, e.g. its image could not be pulled) or V(not attempted) (with C(msg) saying why not, since
+      the stack stops after the dependency wave in which a service failed).
+    - Images are pulled before any service is touched; a service whose image cannot be resolved or pulled fails
+      without being touched, and every image that could not be had is named.
   returned: always
   type: dict
-  sample: {web: {actions: [recreate], image: "registry.example.com/shop/web@sha256:...", state: started}}
+  sample:
+    web: {outcome: converged, actions: [recreate], image: "registry.example.com/shop/web@sha256:...", state: started}
+    api: {outcome: failed, msg: "its image could not be pulled: ..."}
+    worker: {outcome: not attempted, msg: "not attempted: the stack stopped after api failed"}
 order:
   description: Names of the services in the order they were converged.
   returned: always
@@ -262,7 +273,7 @@ summary:
       type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, _load_params
 
 from ansible_collections.dockhand.containers.plugins.module_utils._connection import (
     ConnectionParams, connection_argument_spec,
@@ -272,22 +283,29 @@ from ansible_collections.dockhand.containers.plugins.module_utils._registry impo
     REGISTRY_REQUIRED_TOGETHER, RegistryError, pull_auth, registry_argument_spec, tag_resolver,
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import SpecError, service_options
-from ansible_collections.dockhand.containers.plugins.module_utils._stack import StackError, build_specs, converge_stack
+from ansible_collections.dockhand.containers.plugins.module_utils._stack import (
+    StackError, build_specs, converge_stack, services_shape_problem,
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            services=dict(type="list", elements="dict", required=True, options=service_options()),
-            prune=dict(type="bool", default=False),
-            parallelism=dict(type="int", default=4),
-            **registry_argument_spec(),
-            **connection_argument_spec(),
-        ),
-        required_together=REGISTRY_REQUIRED_TOGETHER,
-        supports_check_mode=True,
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        services=dict(type="list", elements="dict", required=True, options=service_options()),
+        prune=dict(type="bool", default=False),
+        parallelism=dict(type="int", default=4),
+        **registry_argument_spec(),
+        **connection_argument_spec(),
     )
+    # A services value that is no list of dicts would get ansible-core's generic conversion message, which does not
+    # say which option is wrong: such a value is taken as it is, and refused below with a message naming services.
+    shape_problem = services_shape_problem((_load_params() or {}).get("services"))
+    if shape_problem:
+        argument_spec["services"] = dict(type="raw", required=True)
+    module = AnsibleModule(argument_spec=argument_spec, required_together=REGISTRY_REQUIRED_TOGETHER,
+                           supports_check_mode=True)
+    if shape_problem:
+        module.fail_json(msg="stack %s: %s" % (module.params["name"], shape_problem))
     params = module.params
     if params["parallelism"] < 1:
         module.fail_json(msg="parallelism must be 1 or more (got %d)" % params["parallelism"])
