@@ -185,7 +185,7 @@ def converge_stack(engine: Engine, make_engine: Callable[[], Engine], stack: str
             try:
                 wanted[spec.name] = spec.image.pinned if spec.image.is_pinned else \
                     spec.image.with_digest(resolve(spec.image)).pinned
-            except RegistryError as exc:
+            except (RegistryError, EngineError) as exc:
                 unready[spec.name] = "its image %s could not be resolved: %s" % (spec.image, exc)
         missing = sorted({image for image in wanted.values() if engine.image(image) is None})
         pull_errors = pull_each(make_engine, missing, parallelism, registry_auth)
