@@ -12,19 +12,23 @@ import pytest
 import testinfra
 
 VOLUME = "vx-data"
+PLUGIN_VOLUME = "vx-plugin"
 HOST_ARCHIVES = "/tmp/vx-backups"
 CONTROLLER_ARCHIVES = Path("/tmp/vx-volume-lifecycle/node2")
 
 
-def mountpoint(host: Any) -> str:
-    inspected = json.loads(host.check_output("docker volume inspect %s", VOLUME))[0]
-    assert inspected["Driver"] == "local"
-    return str(inspected["Mountpoint"])
+def inspect(host: Any, volume: str) -> dict[str, Any]:
+    inspected: dict[str, Any] = json.loads(host.check_output("docker volume inspect %s", volume))[0]
+    return inspected
 
 
-def listing(host: Any) -> list[str]:
+def mountpoint(host: Any, volume: str = VOLUME) -> str:
+    return str(inspect(host, volume)["Mountpoint"])
+
+
+def listing(host: Any, volume: str) -> list[str]:
     """Every entry of the volume: path, type, mode, owner, size, mtime in whole seconds, link target, sha256."""
-    root = mountpoint(host)
+    root = mountpoint(host, volume)
     entries = host.check_output("find %s -printf '%%P|%%y|%%m|%%U:%%G|%%s|%%T@|%%l\\n'", root).splitlines()
     sums = dict(reversed(line.split("  ./", 1))
                 for line in host.check_output("cd %s && find . -type f -exec sha256sum {} +", root).splitlines())
@@ -41,7 +45,13 @@ def node2(host: Any) -> Any:
     return testinfra.get_host("ansible://node2", ansible_inventory=host.backend.ansible_inventory)
 
 
-def test_the_volume_holds_what_the_writer_wrote(host: Any) -> None:
+def test_the_volumes_keep_their_drivers_and_labels(host: Any) -> None:
+    assert inspect(host, VOLUME)["Driver"] == "local"
+    plugin = inspect(host, PLUGIN_VOLUME)
+    assert (plugin["Driver"], plugin["Labels"]) == ("dockhand-lab", {"vx.kind": "plugin"})
+
+
+def test_the_volumes_hold_what_the_writer_wrote(host: Any) -> None:
     root = mountpoint(host)
     hello = host.file(root + "/docs/hello.txt")
     assert hello.content_string == "hello volume\n"
@@ -52,13 +62,18 @@ def test_the_volume_holds_what_the_writer_wrote(host: Any) -> None:
     assert host.file(root + "/latest").linked_to == root + "/docs/hello.txt"
     assert host.file(root + "/blob.bin").size == 256 * 1024
     assert host.file(root + "/blob.bin").mode == 0o600
+    plugin_file = host.file(mountpoint(host, PLUGIN_VOLUME) + "/sub/p.txt")
+    assert plugin_file.content_string == "plugin data\n"
+    assert (plugin_file.mode, plugin_file.uid, plugin_file.gid) == (0o604, 7, 8)
 
 
 def test_node3_holds_the_same_entries_contents_modes_owners_and_mtimes_as_node2(host: Any, node2: Any) -> None:
     if host.backend.host != "node3":
         pytest.skip("compares node3 with node2")
-    assert len(listing(node2)) == 7  # the root and its 6 entries
-    assert listing(host) == listing(node2)
+    assert len(listing(node2, VOLUME)) == 7  # the root and its 6 entries
+    assert listing(host, VOLUME) == listing(node2, VOLUME)
+    assert len(listing(node2, PLUGIN_VOLUME)) == 3
+    assert listing(host, PLUGIN_VOLUME) == listing(node2, PLUGIN_VOLUME)
 
 
 def test_the_writer_runs_again_after_the_backup_stopped_it(host: Any) -> None:
@@ -72,24 +87,27 @@ def test_node2_keeps_only_the_newest_archive(host: Any) -> None:
         pytest.skip("the backups ran on node2")
     names = host.check_output("ls %s", HOST_ARCHIVES).split()
     archives = sorted(n for n in names if not n.endswith(".json"))
-    # Converge made a .tar.zst, side_effect a .tar.gz with keep=1: the first went, manifest and all.
-    assert [n.rsplit(".", 2)[-2:] for n in archives] == [["tar", "gz"]]
+    # Converge made a .tar.zst of each volume, side_effect a .tar.gz of vx-data with keep=1: vx-data's first
+    # archive went, manifest and all; vx-plugin's stayed.
+    assert [n.split("-2")[0] + n[n.index(".tar"):] for n in archives] == ["vx-data.tar.gz", "vx-plugin.tar.zst"]
     assert sorted(names) == sorted(archives + [a + ".json" for a in archives])
     for name in archives:
         archive = host.file("%s/%s" % (HOST_ARCHIVES, name))
         manifest = json.loads(host.file(archive.path + ".json").content_string)
         assert archive.mode == 0o600
-        assert manifest["volume"] == VOLUME and manifest["sha256"] == archive.sha256sum
+        assert name.startswith(manifest["volume"] + "-") and manifest["sha256"] == archive.sha256sum
 
 
-def test_the_controller_and_node3_hold_the_fetched_archive_with_its_manifests_checksum(host: Any) -> None:
+def test_the_controller_and_node3_hold_the_fetched_archives_with_their_manifests_checksums(host: Any) -> None:
     if host.backend.host != "node3":
-        pytest.skip("node3 got the controller's copy")
+        pytest.skip("node3 got the controller's copies")
     assert stat.S_IMODE(CONTROLLER_ARCHIVES.stat().st_mode) == 0o700
     fetched = sorted(p for p in CONTROLLER_ARCHIVES.iterdir() if p.suffix != ".json")
-    assert [p.name.endswith(".tar.zst") for p in fetched] == [True]
-    manifest = json.loads(Path(str(fetched[0]) + ".json").read_text())
-    assert manifest["volume"] == VOLUME and manifest["files"] == 6
-    assert hashlib.sha256(fetched[0].read_bytes()).hexdigest() == manifest["sha256"]
-    pushed = host.file("%s/%s" % (HOST_ARCHIVES, fetched[0].name))
-    assert pushed.mode == 0o600 and pushed.sha256sum == manifest["sha256"]
+    assert [p.name.endswith(".tar.zst") for p in fetched] == [True, True]
+    manifests = [json.loads(Path(str(p) + ".json").read_text()) for p in fetched]
+    assert [(m["volume"], m["files"], m["data_path"]) for m in manifests] == [
+        (VOLUME, 6, "fast"), (PLUGIN_VOLUME, 2, "engine")]
+    for archive, manifest in zip(fetched, manifests):
+        assert hashlib.sha256(archive.read_bytes()).hexdigest() == manifest["sha256"]
+        pushed = host.file("%s/%s" % (HOST_ARCHIVES, archive.name))
+        assert pushed.mode == 0o600 and pushed.sha256sum == manifest["sha256"]
