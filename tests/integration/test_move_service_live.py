@@ -1,0 +1,223 @@
+"""Scenario: playbooks/move_service.yml moves a service that is being written to, and survives a killed transfer.
+
+The service is the lab app (busybox httpd) with a CGI writer: each GET of /cgi-bin/w?ID appends ID to /data/log in
+its named volume, then answers "ok ID". A client thread writes through the published port the whole time (to node2,
+and to node3 once the service answers there) and records every acknowledged ID. After the move the log on node3
+(read on node3's engine) holds every acknowledged ID, and node2 keeps its stopped container and its volume.
+
+A second move is broken by killing the controller's transfer processes (sftp, then scp, then the piped ssh of
+Ansible's "smart" transfer) for as long as the fetch from node2 runs, starting when the archive's first bytes appear
+in the controller directory: node2 runs the service again with its data, the report says so, and node3 holds
+neither a container nor a volume of that name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import urllib.error
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from conftest import LabState, Node, RunPlaybook, http_get, wait_until
+from module_runner import run_module
+from test_volume_backup import in_volume, tool_image
+
+# Per run names (a concurrent run of this file must not touch this run's objects); ports from the "mv" range.
+TOKEN = uuid.uuid4()
+NAME = "mv-live%s" % TOKEN.hex[:4]
+PORT = 19550 + TOKEN.int % 40
+PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "move_service.yml"
+
+# The app image's own entrypoint, with a CGI writer added first. An acknowledgement is sent only after the append.
+WRITER = (
+    "mkdir -p /www/cgi-bin && printf '%s\\n' '#!/bin/sh' 'echo \"$QUERY_STRING\" >> /data/log'"
+    " 'printf \"Content-Type: text/plain\\r\\n\\r\\nok %s\\n\" \"$QUERY_STRING\"' > /www/cgi-bin/w"
+    " && chmod 755 /www/cgi-bin/w && trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait"
+)
+
+
+def clean(client: docker.DockerClient) -> None:
+    for container in client.containers.list(all=True):
+        mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
+        if container.name.startswith(NAME) or any(m.startswith(NAME) for m in mounts):
+            container.remove(force=True)
+    for volume in client.volumes.list():
+        if volume.name.startswith(NAME):
+            volume.remove(force=True)
+
+
+@pytest.fixture
+def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
+    source, target = lab.node("node2"), lab.node("node3")
+    a, b = source.client(), target.client()
+    image = tool_image(lab, source)
+    tool_image(lab, target)
+    clean(a)
+    clean(b)
+    yield source, target, a, b, image
+    clean(a)
+    clean(b)
+    a.close()
+    b.close()
+
+
+def spec_for(lab: LabState, name: str, port: int) -> dict[str, Any]:
+    return dict(name=name, image=lab.images["v1"].pinned, entrypoint=["/bin/sh", "-c", WRITER],
+                volumes=[name + "-data:/data"], ports=["%d:8080" % port])
+
+
+class Writer(threading.Thread):
+    """Writes one new ID at a time to whichever node answers; remembers which IDs were acknowledged, and where."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.urls = urls
+        self.acked: dict[str, list[int]] = {node: [] for node in urls}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        number = 0
+        while not self.stop.is_set():
+            for node, url in self.urls.items():
+                number += 1
+                try:
+                    body = http_get("%s/cgi-bin/w?%d" % (url, number), timeout=2)
+                except (OSError, urllib.error.URLError):
+                    continue
+                if body.strip() == "ok %d" % number:
+                    self.acked[node].append(number)
+            time.sleep(0.05)
+
+
+def test_move_while_a_client_writes_keeps_every_acknowledged_write(
+        lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
+        pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+    source, target, a, b, image = pair
+    name = NAME + "w"
+    volume = name + "-data"
+    spec = spec_for(lab, name, PORT)
+    run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
+    writer = Writer({"node2": "http://%s:%d" % (source.ip, PORT), "node3": "http://%s:%d" % (target.ip, PORT)})
+    writer.start()
+    try:
+        wait_until("writes acknowledged on node2", lambda: len(writer.acked["node2"]) >= 5)
+        moved = run_playbook(PLAYBOOK, extra_vars=dict(
+            move_service_from="node2", move_service_to="node3", move_service_spec=spec,
+            move_service_controller_dir=str(tmp_path / "controller"))).assert_ok()
+        after = len(writer.acked["node3"])
+        wait_until("writes acknowledged on node3 after the move", lambda: len(writer.acked["node3"]) >= after + 3)
+    finally:
+        writer.stop.set()
+        writer.join(timeout=10)
+    assert moved.task("Start the service on the target host and wait for it to be healthy", host="node3")["changed"]
+
+    # Every acknowledged write, wherever it was acknowledged, is in the volume on node3 (read on node3's engine).
+    on_target = set(in_volume(b, image, volume, "cat /v/log").split())
+    acked = writer.acked["node2"] + writer.acked["node3"]
+    assert writer.acked["node2"] and writer.acked["node3"]
+    assert not [n for n in acked if str(n) not in on_target], (writer.acked, sorted(on_target, key=int))
+    container = b.containers.get(name)
+    assert container.status == "running" and container.attrs["Config"]["Image"] == lab.images["v1"].pinned
+
+    # node2 keeps its stopped container and its volume (with every write it acknowledged) for a way back.
+    kept = a.containers.get(name)
+    assert kept.status == "exited", kept.status
+    on_source = set(in_volume(a, image, volume, "cat /v/log").split())
+    assert {str(n) for n in writer.acked["node2"]} <= on_source
+
+
+def _cmdline(pid: str) -> list[str]:
+    try:
+        return Path("/proc", pid, "cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _parent(pid: str) -> str:
+    try:
+        return Path("/proc", pid, "stat").read_text().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return "0"
+
+
+def transfers_of(marker: str, port: int) -> list[int]:
+    """PIDs of the controller's file transfers to 127.0.0.1:port (sftp, scp, or ssh running dd) started by an
+    ansible-playbook whose command line holds marker (this test's tmp_path): never another run's processes."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        argv = _cmdline(pid)
+        program = Path(argv[0]).name if argv else ""
+        if not (program in ("sftp", "scp") or (program == "ssh" and any(" dd " in a or a.startswith("dd ") for a in argv))):
+            continue
+        if "Port=%d" % port not in " ".join(argv) and "-P %d" % port not in " ".join(argv):
+            continue
+        ancestor, depth = _parent(pid), 0
+        while ancestor not in ("0", "1") and depth < 10:
+            if any(marker in a for a in _cmdline(ancestor)):
+                found.append(int(pid))
+                break
+            ancestor, depth = _parent(ancestor), depth + 1
+    return found
+
+
+class TransferKiller(threading.Thread):
+    """Once an archive starts arriving in the controller directory, kills every transfer from node2 until stopped."""
+
+    def __init__(self, controller: Path, marker: str, port: int) -> None:
+        super().__init__(daemon=True)
+        self.controller, self.marker, self.port = controller, marker, port
+        self.killed: list[int] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if self.controller.is_dir() and any(p.name.endswith(".tar.zst") for p in self.controller.iterdir()):
+                for pid in transfers_of(self.marker, self.port):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        self.killed.append(pid)
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.01)
+
+
+def test_killed_transfer_leaves_the_service_running_on_the_source(
+        lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
+        pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+    source, target, a, b, image = pair
+    name = NAME + "k"
+    volume = name + "-data"
+    spec = spec_for(lab, name, PORT + 1)
+    run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
+    # Random data, so the fetch of the archive lasts long enough to be caught while it runs.
+    in_volume(a, image, volume, "head -c 48000000 /dev/urandom > /v/blob && echo 1 > /v/log")
+    before = in_volume(a, image, volume, "sha256sum /v/blob /v/log")
+    controller = tmp_path / "controller"
+    killer = TransferKiller(controller, str(tmp_path), source.ssh_port)
+    killer.start()
+    try:
+        failed = run_playbook(PLAYBOOK, extra_vars=dict(
+            move_service_from="node2", move_service_to="node3", move_service_spec=spec,
+            move_service_controller_dir=str(controller))).assert_failed()
+    finally:
+        killer.stop.set()
+        killer.join(timeout=10)
+    assert killer.killed, failed.describe()
+    assert "Fetch each archive and manifest to the controller" in failed.stdout, failed.describe()
+    assert "the service runs on node2 again" in failed.stdout, failed.describe()
+    assert not failed.records("Create the archive directory on the target host", host="node3"), failed.describe()
+
+    # node2 runs it again with its data; node3 has no container and no volume of that name.
+    assert a.containers.get(name).status == "running"
+    assert in_volume(a, image, volume, "sha256sum /v/blob /v/log") == before
+    wait_until("the service answering on node2 again",
+               lambda: http_get("http://%s:%d/cgi-bin/w?2" % (source.ip, PORT + 1)).strip() == "ok 2")
+    assert name not in [c.name for c in b.containers.list(all=True)]
+    assert volume not in [v.name for v in b.volumes.list()]
