@@ -44,10 +44,16 @@ WRITER = (
 
 
 def clean(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True):
+    """Remove this run's containers and volumes (sparse listing: a container of another test that goes away
+    meanwhile is not inspected, so it cannot fail this cleanup)."""
+    for container in client.containers.list(all=True, sparse=True):
+        names = [n.lstrip("/") for n in container.attrs.get("Names") or []]
         mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
-        if container.name.startswith(NAME) or any(m.startswith(NAME) for m in mounts):
-            container.remove(force=True)
+        if any(n.startswith(NAME) for n in names) or any(m.startswith(NAME) for m in mounts):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
     for volume in client.volumes.list():
         if volume.name.startswith(NAME):
             volume.remove(force=True)
