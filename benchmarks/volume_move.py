@@ -59,9 +59,9 @@ TRANSFER = """
 """
 
 
-def playbook(lab: LabState, path: Path, extra: dict[str, Any]) -> float:
+def playbook(lab: LabState, path: Path, extra: dict[str, Any], work: Path) -> float:
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    extra_file = path.with_suffix(".json")
+    extra_file = work / (path.stem + "-vars.json")
     extra_file.write_text(json.dumps(extra))
     start = time.monotonic()
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory),
@@ -145,7 +145,7 @@ def main() -> None:
             drop(b, VOLUME)
             times["playbook"].append(playbook(lab, transfer, dict(
                 source=args.source, target=args.target, volume=VOLUME, archives=ARCHIVES,
-                controller=str(work / "controller"))))
+                controller=str(work / "controller")), work))
             drop(b, VOLUME)
             b.volumes.create(VOLUME)
             start = time.monotonic()
@@ -162,7 +162,7 @@ def main() -> None:
                 run_module("service", dict(spec, docker_host=source.docker_host))
                 times["full"].append(playbook(lab, REPO / "playbooks" / "move_service.yml", dict(
                     move_service_from=args.source, move_service_to=args.target, move_service_spec=spec,
-                    move_service_controller_dir=str(work / "full"))))
+                    move_service_controller_dir=str(work / "full")), work))
                 drop(a, VOLUME, volume=False)  # the stopped source container; its volume stays for the next round
                 drop(b, VOLUME)
     finally:
