@@ -4,7 +4,8 @@
 
 A local volume on --source is filled with --size-mb of random data (20 kB files for a fifth of it, the rest in 4 big
 files). Then, interleaved and --repeat times, each into a fresh volume of the same name on --target:
-  playbook  the transfer steps of move_service.yml as one ansible-playbook run: volume_backup on the source,
+  playbook  the transfer steps of move_service.yml as one ansible-playbook run (its tasks, -C dropped the same way):
+            volume_backup on the source,
             fetch to the controller (streamed to disk), copy to the target, volume_restore there (checksum of the
             whole archive and safety check first, listing after). Archives pass THROUGH THE CONTROLLER, as in the
             playbook: there is no node-to-node connection.
@@ -47,12 +48,34 @@ TRANSFER = """
   tasks:
     - dockhand.containers.volume_backup: {volume: "{{ volume }}", dest: "{{ archives }}", keep: 1}
       register: final
+    - name: Transfer the archives without SSH compression (they are compressed already)
+      ansible.builtin.set_fact:
+        ansible_ssh_args: >-
+          {{ (hostvars[inventory_hostname].ansible_ssh_args
+              | default(lookup('ansible.builtin.config', 'ssh_args', plugin_type='connection', plugin_name='ssh'))
+             ).split() | reject('equalto', '-C') | join(' ') }}
+        # a control master opened with -C would carry the transfer compressed: use masters of their own
+        ansible_control_path_dir: >-
+          {{ hostvars[inventory_hostname].ansible_control_path_dir
+             | default(lookup('ansible.builtin.config', 'control_path_dir', plugin_type='connection', plugin_name='ssh'))
+          }}/dockhand-move
     - ansible.builtin.fetch: {src: "{{ item }}", dest: "{{ controller }}/", flat: true}
       loop: "{{ [final.path, final.manifest] }}"
 - hosts: "{{ target }}"
   gather_facts: false
   tasks:
     - ansible.builtin.file: {path: "{{ archives }}", state: directory, mode: "0700"}
+    - name: Transfer the archives without SSH compression (they are compressed already)
+      ansible.builtin.set_fact:
+        ansible_ssh_args: >-
+          {{ (hostvars[inventory_hostname].ansible_ssh_args
+              | default(lookup('ansible.builtin.config', 'ssh_args', plugin_type='connection', plugin_name='ssh'))
+             ).split() | reject('equalto', '-C') | join(' ') }}
+        # a control master opened with -C would carry the transfer compressed: use masters of their own
+        ansible_control_path_dir: >-
+          {{ hostvars[inventory_hostname].ansible_control_path_dir
+             | default(lookup('ansible.builtin.config', 'control_path_dir', plugin_type='connection', plugin_name='ssh'))
+          }}/dockhand-move
     - ansible.builtin.copy: {src: "{{ controller }}/{{ item | basename }}", dest: "{{ archives }}/", mode: "0600"}
       loop: "{{ [hostvars[source].final.path, hostvars[source].final.manifest] }}"
     - dockhand.containers.volume_restore: {path: "{{ archives }}/{{ hostvars[source].final.path | basename }}"}
