@@ -146,6 +146,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also time the whole move_service.yml")
     args = parser.parse_args()
     lab = load_state()
+    if lab is None:
+        raise SystemExit("no lab: run python tests/lab/lab.py up")
     source, target = lab.node(args.source), lab.node(args.target)
     a, b = source.client(timeout=600), target.client(timeout=600)
     image = lab.images["tool"].pinned
@@ -176,11 +178,11 @@ def main() -> None:
             times["raw"].append(time.monotonic() - start)
             if args.full:
                 drop(b, VOLUME)
-                spec = dict(name=NAME, image=lab.images["v1"].pinned, volumes=[VOLUME + ":/data"],
-                            ports=["%d:8080" % PORT])
-                subprocess.run(["docker", "exec", source.container, "docker", "pull", "-q", spec["image"]],
+                app = lab.images["v1"].pinned
+                spec: dict[str, Any] = dict(name=NAME, image=app, volumes=[VOLUME + ":/data"], ports=["%d:8080" % PORT])
+                subprocess.run(["docker", "exec", source.container, "docker", "pull", "-q", app],
                                check=True, capture_output=True)
-                subprocess.run(["docker", "exec", target.container, "docker", "pull", "-q", spec["image"]],
+                subprocess.run(["docker", "exec", target.container, "docker", "pull", "-q", app],
                                check=True, capture_output=True)
                 run_module("service", dict(spec, docker_host=source.docker_host))
                 times["full"].append(playbook(lab, REPO / "playbooks" / "move_service.yml", dict(
