@@ -6,6 +6,8 @@ host's audit log records who changed what. Assertions read the engine, the lock 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -136,3 +138,49 @@ def test_an_unreachable_host_stops_the_run_before_any_host_is_touched(run_playbo
     assert not Path(stack_vars["rolling_update_lock_path"]).exists(), "the reachable host's lock was left behind"
     assert local_engine.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}) == []
     assert audit(stack_vars) == []
+
+
+def test_a_second_deploy_while_one_runs_is_refused_and_the_first_completes(lab: Any, run_playbook: Any,
+                                                                           tmp_path: Path,
+                                                                           local_engine: docker.DockerClient,
+                                                                           stack_vars: dict[str, Any]) -> None:
+    # The first run's load balancer hook (rolling_update_lb=tasks) waits for a gate the test opens, so the
+    # second run surely starts while the first holds the lock.
+    gate, hook_log = tmp_path / "gate", tmp_path / "lb-actions.log"
+    hook = tmp_path / "lb.yml"
+    hook.write_text(f"""
+- name: Wait for the test's gate
+  ansible.builtin.wait_for:
+    path: {gate}
+    timeout: 300
+- name: Record the action
+  ansible.builtin.lineinfile:
+    path: {hook_log}
+    line: "{{{{ rolling_update_lb_action }}}}"
+    create: true
+    mode: "0644"
+""")
+    first_vars = {**stack_vars, "rolling_update_lb": "tasks", "rolling_update_lb_tasks": str(hook),
+                  "awx_user_name": "first-user"}
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(result=run_playbook(DEPLOY, extra_vars=first_vars)))
+    first.start()
+    try:
+        lock = Path(stack_vars["rolling_update_lock_path"])
+        deadline = time.monotonic() + 300
+        while not lock.exists():
+            assert first.is_alive() and time.monotonic() < deadline, "the first run never took the lock"
+            time.sleep(0.2)
+
+        second = run_playbook(DEPLOY, extra_vars={**stack_vars, "awx_user_name": "second-user"}).assert_failed()
+        message = second.task("Stop before any host is touched")["msg"]
+        assert "another deploy holds this host: first-user@" in message
+        assert json.loads(lock.read_text())["holder"].startswith("first-user@")
+    finally:
+        gate.touch()
+        first.join(timeout=600)
+    outcome["result"].assert_ok()
+    assert hook_log.read_text().split() == ["drain", "ready"]
+    assert local_engine.containers.get(SERVICE).attrs["Config"]["Image"] == lab.images["v1"].pinned
+    assert [entry["user"] for entry in audit(stack_vars)] == ["first-user"]
+    assert not lock.exists()
