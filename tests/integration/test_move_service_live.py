@@ -8,7 +8,8 @@ and to node3 once the service answers there) and records every acknowledged ID. 
 A second move is broken by killing the controller's transfer processes (sftp, then scp, then the piped ssh of
 Ansible's "smart" transfer) for as long as the fetch from node2 runs, starting when the archive's first bytes appear
 in the controller directory: node2 runs the service again with its data, the report says so, and node3 holds
-neither a container nor a volume of that name.
+neither a container nor a volume of that name. A variant takes the service's host port on node2 while it is
+stopped: the start on node2 fails too, and the report says the service is restartable there (and it is).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 import urllib.error
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,17 +175,22 @@ def transfers_of(marker: str, port: int) -> list[int]:
 
 
 class TransferKiller(threading.Thread):
-    """Once an archive starts arriving in the controller directory, kills every transfer from node2 until stopped."""
+    """Once an archive starts arriving in the controller directory, kills every transfer from node2 until stopped;
+    ``first`` runs once at that moment (while the service is stopped on node2)."""
 
-    def __init__(self, controller: Path, marker: str, port: int) -> None:
+    def __init__(self, controller: Path, marker: str, port: int, first: Callable[[], None] = lambda: None) -> None:
         super().__init__(daemon=True)
-        self.controller, self.marker, self.port = controller, marker, port
+        self.controller, self.marker, self.port, self.first = controller, marker, port, first
         self.killed: list[int] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
+        fired = False
         while not self.stop.is_set():
             if self.controller.is_dir() and any(p.name.endswith(".tar.zst") for p in self.controller.iterdir()):
+                if not fired:
+                    fired = True
+                    self.first()
                 for pid in transfers_of(self.marker, self.port):
                     try:
                         os.kill(pid, signal.SIGKILL)
@@ -194,19 +200,29 @@ class TransferKiller(threading.Thread):
             time.sleep(0.01)
 
 
+@pytest.mark.parametrize("port_taken", [False, True], ids=["restarted", "restartable"])
 def test_killed_transfer_leaves_the_service_running_on_the_source(
-        lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
+        lab: LabState, run_playbook: RunPlaybook, tmp_path: Path, port_taken: bool,
         pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+    """restartable: while the service is stopped, another container takes its host port on node2, so starting it
+    again fails: the report says so, and once the port is free again `docker start` brings it back with its data."""
     source, target, a, b, image = pair
-    name = NAME + "k"
+    name = NAME + ("t" if port_taken else "k")
     volume = name + "-data"
-    spec = spec_for(lab, name, PORT + 1)
+    port = PORT + (2 if port_taken else 1)
+    spec = spec_for(lab, name, port)
     run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
     # Random data, so the fetch of the archive lasts long enough to be caught while it runs.
     in_volume(a, image, volume, "head -c 48000000 /dev/urandom > /v/blob && echo 1 > /v/log")
     before = in_volume(a, image, volume, "sha256sum /v/blob /v/log")
     controller = tmp_path / "controller"
-    killer = TransferKiller(controller, str(tmp_path), source.ssh_port)
+    squatter = name + "-squatter"
+
+    def take_port() -> None:
+        if port_taken:
+            a.containers.run(image, ["sleep", "300"], name=squatter, detach=True, ports={"8080/tcp": port})
+
+    killer = TransferKiller(controller, str(tmp_path), source.ssh_port, take_port)
     killer.start()
     try:
         failed = run_playbook(PLAYBOOK, extra_vars=dict(
@@ -217,13 +233,20 @@ def test_killed_transfer_leaves_the_service_running_on_the_source(
         killer.join(timeout=10)
     assert killer.killed, failed.describe()
     assert "Fetch each archive and manifest to the controller" in failed.stdout, failed.describe()
-    assert "the service runs on node2 again" in failed.stdout, failed.describe()
     assert not failed.records("Create the archive directory on the target host", host="node3"), failed.describe()
+    if port_taken:
+        assert "could NOT be started on node2 again" in failed.stdout, failed.describe()
+        assert "it is restartable there" in failed.stdout, failed.describe()
+        assert a.containers.get(name).status in ("exited", "created")
+        a.containers.get(squatter).remove(force=True)
+        a.containers.get(name).start()
+    else:
+        assert "the service runs on node2 again" in failed.stdout, failed.describe()
 
-    # node2 runs it again with its data; node3 has no container and no volume of that name.
+    # node2 runs it (again) with its data; node3 has no container and no volume of that name.
     assert a.containers.get(name).status == "running"
     assert in_volume(a, image, volume, "sha256sum /v/blob /v/log") == before
     wait_until("the service answering on node2 again",
-               lambda: http_get("http://%s:%d/cgi-bin/w?2" % (source.ip, PORT + 1)).strip() == "ok 2")
+               lambda: http_get("http://%s:%d/cgi-bin/w?2" % (source.ip, port)).strip() == "ok 2")
     assert name not in [c.name for c in b.containers.list(all=True)]
     assert volume not in [v.name for v in b.volumes.list()]
