@@ -6,8 +6,7 @@ and to node3 once the service answers there) and records every acknowledged ID. 
 (read on node3's engine) holds every acknowledged ID, and node2 keeps its stopped container and its volume.
 
 A second move is broken by killing the controller's transfer processes (sftp, then scp, then the piped ssh of
-Ansible's "smart" transfer) for as long as the fetch from node2 runs, starting when the archive's first bytes appear
-in the controller directory: node2 runs the service again with its data, the report says so, and node3 holds
+Ansible's "smart" transfer) as each shows up, for as long as the fetch from node2 runs: node2 runs the service again with its data, the report says so, and node3 holds
 neither a container nor a volume of that name. A variant takes the service's host port on node2 while it is
 stopped: the start on node2 fails too, and the report says the service is restartable there (and it is).
 """
@@ -175,29 +174,35 @@ def transfers_of(marker: str, port: int) -> list[int]:
 
 
 class TransferKiller(threading.Thread):
-    """Once an archive starts arriving in the controller directory, kills every transfer from node2 until stopped;
-    ``first`` runs once at that moment (while the service is stopped on node2)."""
+    """Kills every file transfer from node2 as soon as it shows up (the only ones are the fetches of the archives,
+    after the service was stopped: modules go over pipelining); ``first`` runs once, with the first transfers
+    frozen, before they are killed."""
 
-    def __init__(self, controller: Path, marker: str, port: int, first: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, marker: str, port: int, first: Callable[[], None] = lambda: None) -> None:
         super().__init__(daemon=True)
-        self.controller, self.marker, self.port, self.first = controller, marker, port, first
+        self.marker, self.port, self.first = marker, port, first
         self.killed: list[int] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
-        fired = False
         while not self.stop.is_set():
-            if self.controller.is_dir() and any(p.name.endswith(".tar.zst") for p in self.controller.iterdir()):
-                if not fired:
-                    fired = True
-                    self.first()
-                for pid in transfers_of(self.marker, self.port):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                        self.killed.append(pid)
-                    except ProcessLookupError:
-                        pass
+            found = transfers_of(self.marker, self.port)
+            if found and not self.killed:
+                for pid in found:  # frozen while ``first`` runs, so nothing moves on meanwhile
+                    self._signal(pid, signal.SIGSTOP)
+                self.first()
+            for pid in found:
+                if self._signal(pid, signal.SIGKILL):
+                    self.killed.append(pid)
             time.sleep(0.01)
+
+    @staticmethod
+    def _signal(pid: int, number: int) -> bool:
+        try:
+            os.kill(pid, number)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 @pytest.mark.parametrize("port_taken", [False, True], ids=["restarted", "restartable"])
@@ -222,7 +227,7 @@ def test_killed_transfer_leaves_the_service_running_on_the_source(
         if port_taken:
             a.containers.run(image, ["sleep", "300"], name=squatter, detach=True, ports={"8080/tcp": port})
 
-    killer = TransferKiller(controller, str(tmp_path), source.ssh_port, take_port)
+    killer = TransferKiller(str(tmp_path), source.ssh_port, take_port)
     killer.start()
     try:
         failed = run_playbook(PLAYBOOK, extra_vars=dict(
