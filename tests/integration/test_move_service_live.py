@@ -6,7 +6,8 @@ and to node3 once the service answers there) and records every acknowledged ID. 
 (read on node3's engine) holds every acknowledged ID, and node2 keeps its stopped container and its volume.
 
 A second move is broken by killing the controller's transfer processes (sftp, then scp, then the piped ssh of
-Ansible's "smart" transfer) as each shows up, for as long as the fetch from node2 runs: node2 runs the service again with its data, the report says so, and node3 holds
+Ansible's "smart" transfer) as each shows up, for as long as the fetch from node2 runs: node2 runs the service
+again with its data, the report says so, and node3 holds
 neither a container nor a volume of that name. A variant takes the service's host port on node2 while it is
 stopped: the start on node2 fails too, and the report says the service is restartable there (and it is).
 """
@@ -160,7 +161,8 @@ def transfers_of(marker: str, port: int) -> list[int]:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         argv = _cmdline(pid)
         program = Path(argv[0]).name if argv else ""
-        if not (program in ("sftp", "scp") or (program == "ssh" and any(" dd " in a or a.startswith("dd ") for a in argv))):
+        piped = program == "ssh" and any(" dd " in a or a.startswith("dd ") for a in argv)
+        if not (program in ("sftp", "scp") or piped):
             continue
         if "Port=%d" % port not in " ".join(argv) and "-P %d" % port not in " ".join(argv):
             continue
