@@ -7,8 +7,9 @@ and to node3 once the service answers there) and records every acknowledged ID. 
 
 A second move is broken by killing the controller's transfer processes (sftp, then scp, then the piped ssh of
 Ansible's "smart" transfer) as each shows up, for as long as the fetch from node2 runs: node2 runs the service
-again with its data, the report says so, and node3 holds neither a container nor a volume of that name. A variant takes the service's host port on node2 while it is
-stopped: the start on node2 fails too, and the report says the service is restartable there (and it is).
+again with its data, the report says so, and node3 holds neither a container nor a volume of that name. A variant
+takes the service's host port on node2 while it is stopped: the start on node2 fails too, and the report says the
+service is restartable there (and it is).
 """
 
 from __future__ import annotations
