@@ -116,12 +116,18 @@ def owned_by(name: str, prefix: str) -> bool:
 
 def remove_service_objects(client: docker.DockerClient, prefix: str) -> None:
     """Remove the containers and volumes a test made: named ``prefix`` or ``prefix-...``."""
-    for container in client.containers.list(all=True):
+    for container in client.containers.list(all=True, ignore_removed=True):
         if owned_by(container.name, prefix):
-            container.remove(force=True)
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:  # gone meanwhile (a lock or helper container its module removed)
+                pass
     for volume in client.volumes.list():
         if owned_by(volume.name, prefix):
-            volume.remove(force=True)
+            try:
+                volume.remove(force=True)
+            except docker.errors.NotFound:
+                pass
 
 
 def container_or_none(client: docker.DockerClient, name: str) -> Any:
@@ -136,7 +142,7 @@ def volume_names(client: docker.DockerClient, prefix: str) -> set[str]:
 
 
 def container_names(client: docker.DockerClient, prefix: str) -> set[str]:
-    return {c.name for c in client.containers.list(all=True) if owned_by(c.name, prefix)}
+    return {c.name for c in client.containers.list(all=True, ignore_removed=True) if owned_by(c.name, prefix)}
 
 
 def exec_text(container: Any, command: str) -> str:
@@ -181,7 +187,7 @@ def fingerprint(container: Any) -> dict[str, Any]:
 
 
 def labelled(client: docker.DockerClient, label: str) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": label})
+    return client.containers.list(all=True, ignore_removed=True, filters={"label": label})
 
 
 def names_of(containers: Iterable[Any]) -> list[str]:

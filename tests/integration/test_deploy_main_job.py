@@ -19,7 +19,7 @@ pytestmark = pytest.mark.lab
 
 
 def remove_demo(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True, filters={"label": "dockhand.stack=demo"}):
+    for container in client.containers.list(all=True, ignore_removed=True, filters={"label": "dockhand.stack=demo"}):
         container.remove(force=True)
     for volume in client.volumes.list(filters={"name": "demo-web-data"}):
         volume.remove(force=True)

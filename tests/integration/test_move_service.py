@@ -27,7 +27,7 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "move_service.yml
 
 
 def clean(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True):
+    for container in client.containers.list(all=True, ignore_removed=True):
         mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
         if container.name.startswith(NAME) or VOLUME in mounts:
             container.remove(force=True)
@@ -55,8 +55,10 @@ def test_move_service_fails_safely_then_moves_with_its_data(
         lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
         pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
     source, target, a, b, image = pair
+    # The credentials travel in the spec: the target pulls the image when the service starts there.
     spec: dict[str, Any] = dict(name=NAME, image=lab.images["v1"].pinned, volumes=[VOLUME + ":/data"],
-                                ports=["%d:8080" % PORT])
+                                ports=["%d:8080" % PORT], registry_username=lab.registry_username,
+                                registry_password=lab.registry_password)
     run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
     in_volume(a, image, VOLUME, "mkdir -p /v/db && head -c 100000 /dev/urandom > /v/db/blob && "
                                 "echo v1 > /v/db/version && ln -s db/version /v/current && "
@@ -72,7 +74,7 @@ def test_move_service_fails_safely_then_moves_with_its_data(
     assert "runs on node2 again" in failed.stdout, failed.describe()
     assert a.containers.get(NAME).status == "running"
     assert listing(a, image, VOLUME) == before
-    assert NAME not in [c.name for c in b.containers.list(all=True)]
+    assert NAME not in [c.name for c in b.containers.list(all=True, ignore_removed=True)]
     b.volumes.get(VOLUME).remove()
 
     moved = run_playbook(PLAYBOOK, extra_vars=dict(extra, move_service_remove_source=True)).assert_ok()
@@ -80,6 +82,6 @@ def test_move_service_fails_safely_then_moves_with_its_data(
     assert container.status == "running" and container.attrs["Config"]["Image"] == lab.images["v1"].pinned
     assert listing(b, image, VOLUME) == before
     assert b.volumes.get(VOLUME).attrs["Driver"] == "local"
-    assert NAME not in [c.name for c in a.containers.list(all=True)]
+    assert NAME not in [c.name for c in a.containers.list(all=True, ignore_removed=True)]
     assert VOLUME not in [v.name for v in a.volumes.list()]
     assert moved.task("Start the service on the target host and wait for it to be healthy", host="node3")["changed"]

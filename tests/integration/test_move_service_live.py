@@ -76,8 +76,10 @@ def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docke
 
 
 def spec_for(lab: LabState, name: str, port: int) -> dict[str, Any]:
+    # The credentials travel in the spec: the target pulls the image when the service starts there.
     return dict(name=name, image=lab.images["v1"].pinned, entrypoint=["/bin/sh", "-c", WRITER],
-                volumes=[name + "-data:/data"], ports=["%d:8080" % port])
+                volumes=[name + "-data:/data"], ports=["%d:8080" % port],
+                registry_username=lab.registry_username, registry_password=lab.registry_password)
 
 
 class Writer(threading.Thread):
@@ -255,5 +257,5 @@ def test_killed_transfer_leaves_the_service_running_on_the_source(
     assert in_volume(a, image, volume, "sha256sum /v/blob /v/log") == before
     wait_until("the service answering on node2 again",
                lambda: http_get("http://%s:%d/cgi-bin/w?2" % (source.ip, port)).strip() == "ok 2")
-    assert name not in [c.name for c in b.containers.list(all=True)]
+    assert name not in [c.name for c in b.containers.list(all=True, ignore_removed=True)]
     assert volume not in [v.name for v in b.volumes.list()]

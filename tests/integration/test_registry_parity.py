@@ -130,7 +130,7 @@ def test_pin_resolves_through_the_engines_insecure_registries(lab: LabState, nod
     outer = docker.DockerClient(base_url=lab.local_docker_host)
     try:
         refused = service(lab.local_docker_host, name, f"{lab.plain_registry}/dockhand/app:v1").assert_failed()
-        assert [c.name for c in outer.containers.list(all=True, filters={"name": name})] == []
+        assert [c.name for c in outer.containers.list(all=True, ignore_removed=True, filters={"name": name})] == []
     finally:
         outer.close()
     assert "insecure-registries" in refused.msg and "daemon.json" in refused.msg and lab.plain_registry in refused.msg

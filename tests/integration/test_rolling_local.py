@@ -24,7 +24,7 @@ pytestmark = pytest.mark.lab
 
 
 def remove_stack(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}):
+    for container in client.containers.list(all=True, ignore_removed=True, filters={"label": f"dockhand.stack={STACK}"}):
         container.remove(force=True)
     for volume in client.volumes.list(filters={"name": VOLUME}):
         volume.remove(force=True)
@@ -71,7 +71,7 @@ def test_bad_variables_are_refused_before_any_host_is_touched(run_playbook: Any,
     assert named in result.stdout + result.stderr, result.describe()
     assert not Path(stack_vars["rolling_update_lock_path"]).exists()
     assert audit(stack_vars) == []
-    assert local_engine.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}) == []
+    assert local_engine.containers.list(all=True, ignore_removed=True, filters={"label": f"dockhand.stack={STACK}"}) == []
     assert [r.action for r in result.results if r.status == "changed"] == []
 
 
@@ -116,7 +116,7 @@ def test_a_held_lock_refuses_the_deploy_and_a_stale_one_is_broken_on_request(
     holder = "carol@ctl9 (AWX job 12) (run 20261129T220000Z-1) since 2026-11-29T22:00:00Z"
     assert f"another deploy holds this host: {holder}" in message
     assert json.loads(lock.read_text()) == held
-    assert local_engine.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}) == []
+    assert local_engine.containers.list(all=True, ignore_removed=True, filters={"label": f"dockhand.stack={STACK}"}) == []
 
     run_playbook(DEPLOY, extra_vars={**stack_vars, "rolling_update_break_lock": "true"}).assert_ok()
     assert local_engine.containers.get(SERVICE).attrs["Config"]["Image"] == lab.images["v1"].pinned
@@ -136,7 +136,7 @@ def test_an_unreachable_host_stops_the_run_before_any_host_is_touched(run_playbo
     message = result.task("Stop before any host is touched", host="localhost")["msg"]
     assert "ghost: unreachable or failed before it could be locked and prepared" in message
     assert not Path(stack_vars["rolling_update_lock_path"]).exists(), "the reachable host's lock was left behind"
-    assert local_engine.containers.list(all=True, filters={"label": f"dockhand.stack={STACK}"}) == []
+    assert local_engine.containers.list(all=True, ignore_removed=True, filters={"label": f"dockhand.stack={STACK}"}) == []
     assert audit(stack_vars) == []
 
 

@@ -89,7 +89,7 @@ def base(lab: LabState, node: Node, engine: Any) -> Iterator[Service]:
 
 
 def _remove_prefixed(engine: Any) -> None:
-    for container in engine.containers.list(all=True):
+    for container in engine.containers.list(all=True, ignore_removed=True):
         if container.name.startswith(PREFIX + "-"):
             container.remove(force=True)
     for volume in engine.volumes.list():
@@ -109,7 +109,7 @@ ALL_CASES = ["malformed-digest", "digest-not-in-registry", "tag-without-pin", "u
 
 def _snapshot(engine: Any) -> tuple[set[str], set[str], set[str]]:
     """Every container, volume and image on the engine."""
-    return ({c.name for c in engine.containers.list(all=True)}, {v.name for v in engine.volumes.list()},
+    return ({c.name for c in engine.containers.list(all=True, ignore_removed=True)}, {v.name for v in engine.volumes.list()},
             {i.id for i in engine.images.list(all=True)})
 
 

@@ -89,7 +89,7 @@ def cleanup(*clients: docker.DockerClient) -> None:
     """Remove our containers and volumes, and any container left mounting one of our volumes (a helper, or a
     throwaway probe an engine restart interrupted), which would pin the volume."""
     for client in clients:
-        for container in client.containers.list(all=True):
+        for container in client.containers.list(all=True, ignore_removed=True):
             mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
             if container.name.startswith(PREFIX) or any(m.startswith(PREFIX) for m in mounts):
                 container.remove(force=True)
@@ -335,7 +335,7 @@ def test_stop_containers_backup_failing_midway_starts_them_again_and_leaves_no_a
     users = []
     for index in range(2):
         name = "%s-user%d" % (PREFIX, index)
-        old = [c for c in client_a.containers.list(all=True) if c.name == name]
+        old = [c for c in client_a.containers.list(all=True, ignore_removed=True) if c.name == name]
         for container in old:
             container.remove(force=True)
         users.append(client_a.containers.run(image, ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
