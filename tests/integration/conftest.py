@@ -42,23 +42,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: needs the lab (tests/lab/lab.py up): its nodes, registry or haproxy")
     config.addinivalue_line("markers", "slow: takes more than ~30 s (rolling updates, load, big volumes)")
     config.addinivalue_line("markers", "serial: works beyond one lab node, so runs with no other test beside it")
+    for number in (1, 2, 3):
+        config.addinivalue_line("markers", "node%d: works on lab node %d only (module-level NODE_INDEX)" % (number, number))
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark how each test may share the lab with others (``.ci/run`` runs the suite in two passes).
+    """Mark which lab node each test works on, so ``.ci/run`` can run the nodes side by side.
 
-    A module working on one node (module-level ``NODE_INDEX``) joins that node's pytest-xdist group
-    (``--dist loadgroup``): one worker per node, so engine-wide observations of a node (its events, a restart
-    of its engine) never see another module's work. Every other module (several nodes over SSH, haproxy, the
-    outer engine, the registry) is marked ``serial`` and runs in a second pass with nothing beside it.
+    A module working on one node (module-level ``NODE_INDEX``) gets that node's marker (``node1``..``node3``);
+    ``.ci/run`` runs one pytest per node at the same time, so engine-wide observations of a node (its events, a
+    restart of its engine) never see another module's work. Every other module (several nodes over SSH,
+    haproxy, the outer engine, the registry) is marked ``serial`` and runs afterwards with nothing beside it.
     """
     for item in items:
         index = getattr(getattr(item, "module", None), "NODE_INDEX", None)
-        if index is None:
-            item.add_marker(pytest.mark.serial)
-        else:
-            item.add_marker(pytest.mark.xdist_group("node%d" % (index + 1)))
+        item.add_marker(pytest.mark.serial if index is None else getattr(pytest.mark, "node%d" % (index + 1)))
 
 
 # --------------------------------------------------------------------------------------------- the lab
