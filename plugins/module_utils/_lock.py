@@ -194,7 +194,8 @@ class ServiceLock:
 
     def _remove(self, container_id: str) -> None:
         try:
-            self.engine.remove(container_id)
+            # Never started, so anonymous volumes it has (an image's VOLUME) are empty and nobody else's.
+            self.engine.remove(container_id, anonymous_volumes=True)
         except EngineError:
             if self.engine.container(container_id) is not None:
                 raise
