@@ -69,6 +69,10 @@ DEBIAN_SDK_VERSION = "5.0.3"
 DEBOOTSTRAP_PACKAGES = "python3,python3-docker,docker.io,iproute2,procps,openssh-server,ca-certificates"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 HAPROXY_FRONTEND_PORT = 18080
+# Spare nodes (Lab.up_spares): dockhand-spare1..N for tests that stop a node's engine or sshd, which the shared
+# nodes must never see. Their own addresses and ports, and their own haproxy over them.
+SPARE_MAX = 5
+SPARE_HAPROXY_FRONTEND_PORT = 18160
 CACHE_DIR = Path.home() / ".cache" / "dockhand-lab"
 
 MEDIA_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -300,6 +304,18 @@ class Paths:
         return self.haproxy_dir / "admin.sock"
 
     @property
+    def spare_haproxy_config(self) -> Path:
+        return self.root / "spare-haproxy" / "haproxy.cfg"
+
+    @property
+    def spare_haproxy_pidfile(self) -> Path:
+        return self.root / "spare-haproxy" / "haproxy.pid"
+
+    @property
+    def spare_haproxy_socket(self) -> Path:
+        return self.root / "spare-haproxy" / "admin.sock"
+
+    @property
     def lock(self) -> Path:
         # Beside the state dir, not in it: `down` removes the state dir while holding the lock.
         return self.root.with_name(self.root.name + ".lock")
@@ -351,6 +367,15 @@ class PhaseNote:
 
 
 # --------------------------------------------------------------------------------------------- the lab
+
+
+@dataclass(frozen=True)
+class SpareSet:
+    """Spare nodes made by :meth:`Lab.up_spares` and their own haproxy (backend ``app``, servers named like the nodes)."""
+
+    nodes: list[Node]
+    haproxy_socket: Path
+    frontend_url: str
 
 
 class Lab:
@@ -872,7 +897,8 @@ class Lab:
             return False
         return self._node_engine_answers(node) and self._node_ssh_works(node)
 
-    def _create_node(self, index: int, node: Node, image_id: str, config: str) -> None:
+    def _create_node(self, index: int, node: Node, image_id: str, config: str,
+                     entrypoint: list[str] | None = None) -> None:
         api = self.client.api
         volume = f"{node.container}-docker"
         self.client.volumes.create(volume, labels=LABELS)  # idempotent: an existing volume is reused
@@ -904,6 +930,7 @@ class Lab:
             networking_config=networking,
             stop_signal="SIGTERM",
             detach=True,
+            entrypoint=entrypoint,
         )
         node.docker_socket.unlink(missing_ok=True)
         api.start(created["Id"])
@@ -969,13 +996,14 @@ class Lab:
         note.make(f"started haproxy (pid {our_pid(p.haproxy_pidfile, str(p.haproxy_config))}) "
                   f"on 127.0.0.1:{HAPROXY_FRONTEND_PORT}")  # fmt: skip
 
-    def _haproxy_config(self) -> str:
-        servers = "\n".join(
-            f"    server node{i} 127.0.0.1:{18080 + i} check" for i in range(1, NODE_COUNT + 1)
-        )
+    def _haproxy_config(self, nodes: list[Node] | None = None, socket_path: Path | None = None,
+                        frontend_port: int = HAPROXY_FRONTEND_PORT) -> str:
+        """The lab's haproxy over node1..3 by default; the spare nodes' own with ``nodes`` and its socket and port."""
+        nodes = nodes if nodes is not None else [self._node_record(i) for i in range(1, NODE_COUNT + 1)]
+        servers = "\n".join(f"    server {node.name} 127.0.0.1:{node.app_port} check" for node in nodes)
         return f"""# dockhand lab load balancer (written by tests/lab/lab.py)
 global
-    stats socket {self.paths.haproxy_socket} mode 600 level admin
+    stats socket {socket_path or self.paths.haproxy_socket} mode 600 level admin
     stats timeout 30s
 
 defaults
@@ -988,7 +1016,7 @@ defaults
     option redispatch
 
 frontend app
-    bind 127.0.0.1:{HAPROXY_FRONTEND_PORT}
+    bind 127.0.0.1:{frontend_port}
     default_backend app
 
 backend app
@@ -998,6 +1026,117 @@ backend app
     default-server inter 1s fall 2 rise 2
 {servers}
 """
+
+    # ------------------------------------------------------------------ spare nodes
+
+    def spare_record(self, index: int) -> Node:
+        name = f"spare{index}"
+        return Node(
+            name=name,
+            container=f"dockhand-{name}",
+            ip=f"172.30.213.{50 + index}",
+            ssh_port=2250 + index,
+            app_port=18150 + index,
+            docker_socket=self.paths.node_dir(name) / "docker.sock",
+            sdk=node_sdk(name),
+        )
+
+    def up_spares(self, count: int) -> SpareSet:
+        """Fresh spare nodes ``dockhand-spare1..count`` (empty engines) and an haproxy of their own over them.
+
+        For tests that stop a node's engine or sshd, which the shared nodes must never see. They are made from the
+        lab's node image like node1..3 (about 1 s each), with an entrypoint that keeps the node up when its engine
+        or sshd stops, so :meth:`stop_engine`/:meth:`start_engine`/:meth:`stop_sshd`/:meth:`start_sshd` can
+        act on them. Labelled ``dockhand.lab=1``: ``lab.py down`` removes them too. Needs the lab up.
+        """
+        if not 1 <= count <= SPARE_MAX:
+            raise LabError(f"spare nodes: 1 to {SPARE_MAX} (asked for {count})")
+        state = load_state(self.paths.root)
+        if state is None or not state.complete:
+            raise LabError(f"the lab is not up ({self.paths.root}): run `lab.py up` first")
+        with exclusive_lock(self.paths.lock):
+            image_id = self.ensure_node_image(PhaseNote())
+        self.down_spares()
+        nodes = [self.spare_record(index) for index in range(1, count + 1)]
+        self._write_node_files(nodes, state.registry_password)
+        for index, node in enumerate(nodes, start=1):
+            write_if_changed(self.paths.node_dir(node.name) / "spare-entrypoint.sh", self._spare_entrypoint(), 0o755)
+            self._create_node(index, node, image_id, "spare", entrypoint=["/bin/bash", "/lab/spare-entrypoint.sh"])
+        for node in nodes:
+            self._wait_node_ready(node)
+        p = self.paths
+        p.spare_haproxy_config.parent.mkdir(parents=True, exist_ok=True)
+        write_if_changed(p.spare_haproxy_config,
+                         self._haproxy_config(nodes, p.spare_haproxy_socket, SPARE_HAPROXY_FRONTEND_PORT), 0o600)
+        p.spare_haproxy_socket.unlink(missing_ok=True)
+        run(["haproxy", "-c", "-q", "-f", str(p.spare_haproxy_config)])
+        run(["haproxy", "-D", "-p", str(p.spare_haproxy_pidfile), "-f", str(p.spare_haproxy_config)])
+        wait_for("the spare nodes' haproxy", lambda: p.spare_haproxy_socket.is_socket()
+                 and port_listening("127.0.0.1", SPARE_HAPROXY_FRONTEND_PORT), 15)  # fmt: skip
+        return SpareSet(nodes=nodes, haproxy_socket=p.spare_haproxy_socket,
+                        frontend_url=f"http://127.0.0.1:{SPARE_HAPROXY_FRONTEND_PORT}")
+
+    def down_spares(self) -> list[str]:
+        """Remove every spare node (container and engine volume) and their haproxy; what was removed."""
+        removed: list[str] = []
+        for container in self.client.containers.list(all=True, filters={"name": "dockhand-spare"}):
+            if container.name.startswith("dockhand-spare"):
+                container.remove(v=True, force=True)
+                removed.append(f"container {container.name}")
+        for volume in self.client.volumes.list(filters={"label": f"{LABEL}=1"}):
+            if volume.name.startswith("dockhand-spare"):
+                with contextlib.suppress(docker.errors.NotFound):
+                    volume.remove(force=True)
+                    removed.append(f"volume {volume.name}")
+        p = self.paths
+        for pid in {our_pid(p.spare_haproxy_pidfile, str(p.spare_haproxy_config)),
+                    *pids_naming(str(p.spare_haproxy_config))} - {None}:  # fmt: skip
+            assert pid is not None
+            stop_process(pid)
+            removed.append(f"haproxy pid {pid}")
+        return removed
+
+    @staticmethod
+    def _spare_entrypoint() -> str:
+        """The node entrypoint, except that the node stays up when a daemon stops (it stops on ``docker stop``)."""
+        text = (IMAGES_DIR / "node" / "entrypoint.sh").read_text()
+        wait_line = 'wait -n "${sshd_pid}" "${dockerd_pid}" "${plugin_pid}" || true'
+        if wait_line not in text:
+            raise LabError(f"{IMAGES_DIR / 'node' / 'entrypoint.sh'} no longer has the line the spare nodes replace: "
+                           f"{wait_line}")  # fmt: skip
+        return text.replace(wait_line, "sleep infinity & wait $! || true")
+
+    def _exec(self, node: Node, command: str, detach: bool = False) -> str:
+        container = self.client.containers.get(node.container)
+        code, output = container.exec_run(["/bin/sh", "-c", command], detach=detach)
+        text = output.decode(errors="replace") if isinstance(output, bytes) else ""
+        if not detach and code != 0:
+            raise LabError(f"{node.container}: `{command}` failed ({code}): {text}")
+        return text
+
+    def stop_engine(self, node: Node) -> None:
+        """Stop a spare node's dockerd (SIGTERM: it stops its containers first); sshd keeps running."""
+        self._exec(node, "kill -TERM $(cat /var/run/docker.pid)")
+        wait_for(f"{node.name}'s engine to stop", lambda: not self._node_engine_answers(node)
+                 and not self._exec(node, "cat /var/run/docker.pid 2>/dev/null || true").strip(), 60)  # fmt: skip
+
+    def start_engine(self, node: Node) -> None:
+        """Start a spare node's dockerd again, as its entrypoint does."""
+        self._exec(node, "rm -f /lab/docker.sock /var/run/docker.sock /var/run/docker.pid; "
+                         "exec dockerd --storage-driver=vfs --iptables=false "
+                         f"--insecure-registry {PLAIN_REGISTRY} -H unix:///var/run/docker.sock "
+                         "-H unix:///lab/docker.sock >>/var/log/dockerd.log 2>&1", detach=True)  # fmt: skip
+        wait_for(f"{node.name}'s engine to answer", lambda: self._node_engine_answers(node), 60)
+
+    def stop_sshd(self, node: Node) -> None:
+        """Stop a spare node's sshd, its open sessions too (an SSH control master included); the engine keeps running."""
+        self._exec(node, "for pid in $(ps -C sshd -o pid=); do kill -TERM $pid; done")
+        wait_for(f"{node.name}'s sshd to stop", lambda: not self._exec(node, "ps -C sshd -o pid= || true").strip()
+                 and not self._node_ssh_works(node), 30)  # fmt: skip
+
+    def start_sshd(self, node: Node) -> None:
+        self._exec(node, "exec /usr/sbin/sshd -D -e 2>>/var/log/sshd.log", detach=True)
+        wait_for(f"{node.name}'s sshd to answer", lambda: self._node_ssh_works(node), 30)
 
     def prune_superseded_images(self) -> None:
         """Rebuilt images leave their predecessors untagged; drop those no container uses any more."""
@@ -1158,6 +1297,7 @@ backend app
             removed += self._remove_docker_objects()
         for config, pidfile, what in (
             (self.paths.haproxy_config, self.paths.haproxy_pidfile, "haproxy"),
+            (self.paths.spare_haproxy_config, self.paths.spare_haproxy_pidfile, "haproxy (spare nodes)"),
             (self.paths.registry_config, self.paths.registry_pidfile, "docker-registry"),
             (self.paths.plain_registry_config, self.paths.plain_registry_pidfile, "docker-registry (plain HTTP)"),
         ):

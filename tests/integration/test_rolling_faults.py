@@ -1,0 +1,217 @@
+"""Scenario: the rolling deploy (deploy.yml, as users run it) across spare nodes behind an haproxy of their own,
+when the world moves under it: a tag moved in the registry between two batches, a node's engine stopping
+mid-roll, a node's sshd stopping mid-roll, and the re-run once the node is back.
+
+The spare nodes (``dockhand-spare1..3``, tests/lab/lab.py ``up_spares``) are made for this module and removed
+after it: the shared nodes and haproxy are never stopped. Assertions read the nodes' engines, the haproxy
+runtime state, the lock and audit files on the nodes (through ``docker exec``, not SSH) and the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+import requests
+from conftest import LAB_PY, HaproxyAdmin, LabState, PlaybookResult, RunPlaybook
+
+sys.path.insert(0, str(LAB_PY.parent))
+from lab import Lab, SpareSet  # noqa: E402
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy.yml"
+STACK = "flt"
+SERVICE = "flt-web"
+MOVING_TAG = "flt-moving"
+LOCK = "/var/lib/dockhand/deploy.lock"
+AUDIT = "/var/log/dockhand/audit.jsonl"
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@pytest.fixture(scope="module")
+def spare_lab(lab: LabState) -> Iterator[Lab]:
+    yield Lab(lab.dir)
+
+
+@pytest.fixture(scope="module")
+def spares(spare_lab: Lab) -> Iterator[SpareSet]:
+    """Three fresh spare nodes and their haproxy, shared by the module's tests, removed afterwards."""
+    made = spare_lab.up_spares(3)
+    yield made
+    spare_lab.down_spares()
+
+
+@pytest.fixture(scope="module")
+def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's controller-side run journal (one controller: every run of the module)."""
+    return tmp_path_factory.mktemp("flt-journal")
+
+
+@pytest.fixture(scope="module")
+def inventory(lab: LabState, spares: SpareSet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5"
+    hosts = {node.name: {"ansible_host": "127.0.0.1", "ansible_port": node.ssh_port, "ansible_user": "root",
+                         "ansible_ssh_private_key_file": str(lab.ssh_private_key),
+                         "ansible_ssh_common_args": ssh_args, "ansible_python_interpreter": "/usr/bin/python3",
+                         "ansible_ssh_pipelining": True}
+             for node in spares.nodes}
+    path = tmp_path_factory.mktemp("flt-inventory") / "hosts.yml"
+    path.write_text(json.dumps({"docker_hosts": {"hosts": hosts}}))
+    return path
+
+
+def stack_vars(lab: LabState, image: str, journal: Path, **more: Any) -> dict[str, Any]:
+    return {
+        "deploy_stack_name": STACK,
+        "deploy_services": [{"name": SERVICE, "image": image, "ports": ["0.0.0.0:8080:8080"],
+                             "restart_policy": "on-failure", "restart_retries": 3, "wait": "healthy"}],
+        "deploy_registry_username": lab.registry_username,
+        "deploy_registry_password": lab.registry_password,
+        **more,
+    }
+
+
+def haproxy_vars(spares: SpareSet) -> dict[str, Any]:
+    return {"rolling_update_lb": "haproxy", "rolling_update_haproxy_socket": str(spares.haproxy_socket),
+            "rolling_update_haproxy_backend": "app", "rolling_update_haproxy_host": "localhost",
+            "rolling_update_ready_timeout": 20, "rolling_update_drain_timeout": 20}
+
+
+# --------------------------------------------------------------------------------------------- facts
+
+
+def running_image(spares: SpareSet, name: str) -> str | None:
+    """The image reference the node's engine runs flt-web from (None: no such container or no engine)."""
+    node = next(n for n in spares.nodes if n.name == name)
+    try:
+        client = node.client(timeout=10)
+    except docker.errors.DockerException:
+        return None
+    try:
+        container = client.containers.get(SERVICE)
+        return str(container.attrs["Config"]["Image"]) if container.status == "running" else None
+    except docker.errors.NotFound:
+        return None
+    finally:
+        client.close()
+
+
+def node_file(spare_lab: Lab, spares: SpareSet, name: str, path: str) -> str | None:
+    """A file on the node, read through docker exec (works with the node's sshd or engine down)."""
+    container = spare_lab.client.containers.get(f"dockhand-{name}")
+    code, output = container.exec_run(["cat", path])
+    return output.decode() if code == 0 else None
+
+
+def audit(spare_lab: Lab, spares: SpareSet, name: str) -> list[dict[str, Any]]:
+    text = node_file(spare_lab, spares, name, AUDIT) or ""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def lock(spare_lab: Lab, spares: SpareSet, name: str) -> dict[str, Any] | None:
+    text = node_file(spare_lab, spares, name, LOCK)
+    return json.loads(text) if text else None
+
+
+def admin_states(spares: SpareSet) -> dict[str, str]:
+    """Server -> administrative state (ready, drain, maint), from haproxy's own runtime API."""
+    api = HaproxyAdmin(spares.haproxy_socket)
+    states = {}
+    for line in api.command("show servers state app").splitlines()[2:]:
+        fields = line.split()
+        if len(fields) > 6:
+            bits = int(fields[6])
+            states[fields[3]] = "maint" if bits & 0x01 else "drain" if bits & 0x08 else "ready"
+    return states
+
+
+def registry_digest(lab: LabState, tag: str) -> str:
+    response = requests.head(f"https://{lab.registry}/v2/dockhand/app/manifests/{tag}", headers={"Accept": MANIFEST},
+                             auth=(lab.registry_username, lab.registry_password), verify=str(lab.ca_cert), timeout=10)
+    response.raise_for_status()
+    return str(response.headers["Docker-Content-Digest"])
+
+
+def move_tag(lab: LabState, tag: str, to: str) -> None:
+    """Point ``app:tag`` at the manifest of ``app:to`` (a push of the same manifest under another tag)."""
+    auth, ca = (lab.registry_username, lab.registry_password), str(lab.ca_cert)
+    base = f"https://{lab.registry}/v2/dockhand/app/manifests"
+    manifest = requests.get(f"{base}/{to}", headers={"Accept": MANIFEST}, auth=auth, verify=ca, timeout=10)
+    manifest.raise_for_status()
+    put = requests.put(f"{base}/{tag}", data=manifest.content, headers={"Content-Type": MANIFEST}, auth=auth,
+                       verify=ca, timeout=10)
+    put.raise_for_status()
+
+
+def deploy(run_playbook: RunPlaybook, inventory: Path, variables: dict[str, Any]) -> PlaybookResult:
+    return run_playbook(DEPLOY, inventory=inventory, extra_vars=variables, env={"ANSIBLE_TIMEOUT": "10"})
+
+
+def fleet_on(lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: SpareSet, journal: Path,
+             version: str) -> None:
+    """Every spare node runs ``version`` (a quick no-op when it already does)."""
+    pinned = lab.images[version].pinned
+    if all(running_image(spares, node.name) == pinned for node in spares.nodes):
+        return
+    deploy(run_playbook, inventory, stack_vars(lab, pinned, journal, **haproxy_vars(spares),
+                                               rolling_update_serial="3")).assert_ok()
+
+
+# --------------------------------------------------------------------------------------------- tests
+
+
+def test_a_tag_moved_between_batches_leaves_every_host_on_the_digest_resolved_first(
+        lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: SpareSet, spare_lab: Lab,
+        journal: Path, tmp_path: Path) -> None:
+    move_tag(lab, MOVING_TAG, "v1")
+    # The load balancer hook moves the tag to v2 once the first host is back in service, before the second batch.
+    mover, log = tmp_path / "move_tag.py", tmp_path / "hook.log"
+    mover.write_text(f"""import requests
+auth, ca = ({lab.registry_username!r}, {lab.registry_password!r}), {str(lab.ca_cert)!r}
+base = "https://{lab.registry}/v2/dockhand/app/manifests"
+manifest = requests.get(base + "/v2", headers={{"Accept": {MANIFEST!r}}}, auth=auth, verify=ca, timeout=10)
+manifest.raise_for_status()
+requests.put(base + "/{MOVING_TAG}", data=manifest.content, headers={{"Content-Type": {MANIFEST!r}}}, auth=auth,
+             verify=ca, timeout=10).raise_for_status()
+""")
+    hook = tmp_path / "lb.yml"
+    hook.write_text(f"""
+- name: Log the load balancer action
+  ansible.builtin.lineinfile:
+    path: {log}
+    line: "{{{{ inventory_hostname }}}} {{{{ rolling_update_lb_action }}}}"
+    create: true
+    mode: "0644"
+  delegate_to: localhost
+- name: Move the tag in the registry after the first batch
+  ansible.builtin.command: "{{{{ ansible_playbook_python }}}} {mover}"
+  delegate_to: localhost
+  changed_when: true
+  when: rolling_update_lb_action == 'ready' and inventory_hostname == 'spare1'
+- name: Log the move
+  ansible.builtin.lineinfile:
+    path: {log}
+    line: moved
+  delegate_to: localhost
+  when: rolling_update_lb_action == 'ready' and inventory_hostname == 'spare1'
+""")
+    tagged = f"{lab.registry}/dockhand/app:{MOVING_TAG}"
+    deploy(run_playbook, inventory, stack_vars(lab, tagged, journal, rolling_update_lb="tasks",
+                                               rolling_update_lb_tasks=str(hook))).assert_ok()
+
+    v1, v2 = lab.images["v1"], lab.images["v2"]
+    assert log.read_text().split("\n")[:-1] == ["spare1 drain", "spare1 ready", "moved", "spare2 drain",
+                                                "spare2 ready", "spare3 drain", "spare3 ready"]
+    assert registry_digest(lab, MOVING_TAG) == v2.digest, "the tag did not move"
+    for node in spares.nodes:
+        assert running_image(spares, node.name) == v1.pinned, node.name
+        [entry] = audit(spare_lab, spares, node.name)
+        assert (entry["result"], entry["services"]) == ("updated", [{"name": SERVICE, "old": None, "new": v1.pinned}])
