@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -73,10 +74,18 @@ def fill(root: Path, scale: float) -> int:
     return total
 
 
-def timed(action: Callable[[], Any]) -> float:
+CPU: dict[str, list[float]] = {}
+
+
+def timed(action: Callable[[], Any], what: str = "") -> float:
+    """Wall seconds of ``action``; the CPU seconds its child processes used go to ``CPU[what]``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     action()
-    return time.monotonic() - start
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(what, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall
 
 
 def shell(command: str) -> None:
@@ -90,40 +99,46 @@ def drop_volume(client: docker.DockerClient, name: str) -> None:
         pass
 
 
-def report(what: str, size: int, ours: list[float], raw: list[float], raw_name: str) -> None:
+def report(what: str, size: int, ours: list[float], raw: list[float], raw_name: str, cpu: tuple[str, str]) -> None:
     mine, theirs = statistics.median(ours), statistics.median(raw)
     ratio = theirs / mine
     print("%-16s module %6.2f s (%6.0f MB/s)   %-22s %6.2f s (%6.0f MB/s)   ratio %.2f %s"
           % (what, mine, size / mine / 1e6, raw_name, theirs, size / theirs / 1e6, ratio,
              "(target >= %.1f)" % TARGET if what.startswith("fast") else ""), flush=True)
+    # CPU seconds (user + system of every process involved) depend less on what else the machine runs.
+    cpu_mine, cpu_theirs = statistics.median(CPU[cpu[0]]), statistics.median(CPU[cpu[1]])
+    print("%-16s CPU    %6.2f s                %-22s %6.2f s                CPU ratio %.2f"
+          % ("", cpu_mine, "", cpu_theirs, cpu_theirs / cpu_mine), flush=True)
 
 
 def bench(client: docker.DockerClient, docker_host: str, source: str, raw_source: str,
-          raw_restore_dir: Callable[[str], str], size: int, repeat: int, label: str, work: Path) -> None:
+          raw_restore_dir: Callable[[str], str], size: int, repeat: int, label: str, work: Path, prefix: str) -> None:
     ours_b, raw_b, ours_r, raw_r = [], [], [], []
     for round_ in range(repeat):
         dest = work / ("round%d" % round_)
         dest.mkdir()
         raw_file = work / ("raw%d.tar.zst" % round_)
         made: dict[str, Any] = {}
-        raw_b.append(timed(lambda: shell("tar -C %s -cf - . | zstd -q -o %s" % (raw_source, raw_file))))
+        load = os.getloadavg()[0]
+        raw_b.append(timed(lambda: shell("tar -C %s -cf - . | zstd -q -o %s" % (raw_source, raw_file)), "raw_b"))
         ours_b.append(timed(lambda: made.update(run_module("volume_backup", dict(
-            volume=source, dest=str(dest), docker_host=docker_host)))))
-        target = "%s-restored%d" % (PREFIX, round_)
-        raw_target = "%s-raw%d" % (PREFIX, round_)
+            volume=source, dest=str(dest), docker_host=docker_host))), "ours_b"))
+        target = "%s-restored%d" % (prefix, round_)
+        raw_target = "%s-raw%d" % (prefix, round_)
         client.volumes.create(raw_target)
         raw_dir = raw_restore_dir(raw_target)
-        raw_r.append(timed(lambda: shell("zstd -dc %s | tar -C %s -xf -" % (raw_file, raw_dir))))
+        raw_r.append(timed(lambda: shell("zstd -dc %s | tar -C %s -xf -" % (raw_file, raw_dir)), "raw_r"))
         ours_r.append(timed(lambda: run_module("volume_restore", dict(path=made["path"], volume=target,
-                                                                      docker_host=docker_host))))
-        print("  round %d: backup %.2f s (raw %.2f), restore %.2f s (raw %.2f), data path %s"
-              % (round_ + 1, ours_b[-1], raw_b[-1], ours_r[-1], raw_r[-1], made["data_path"]), flush=True)
+                                                                      docker_host=docker_host)), "ours_r"))
+        print("  round %d: backup %.2f s (raw %.2f), restore %.2f s (raw %.2f), data path %s, load %.1f"
+              % (round_ + 1, ours_b[-1], raw_b[-1], ours_r[-1], raw_r[-1], made["data_path"], load), flush=True)
         drop_volume(client, target)
         drop_volume(client, raw_target)
         shutil.rmtree(dest)
         raw_file.unlink()
-    report("%s backup" % label, size, ours_b, raw_b, "tar -c | zstd")
-    report("%s restore" % label, size, ours_r, raw_r, "zstd -d | tar -x")
+    report("%s backup" % label, size, ours_b, raw_b, "tar -c | zstd", ("ours_b", "raw_b"))
+    report("%s restore" % label, size, ours_r, raw_r, "zstd -d | tar -x", ("ours_r", "raw_r"))
+    CPU.clear()
 
 
 def main() -> None:
@@ -133,13 +148,15 @@ def main() -> None:
     parser.add_argument("--engine-path", action="store_true", help="also the plugin volume on a lab node")
     parser.add_argument("--node", default="node2")
     parser.add_argument("--work", default="/var/tmp/dockhand-bench-volumes", help="archives go here")
+    parser.add_argument("--prefix", default=PREFIX, help="name prefix of the volumes and containers created")
     options = parser.parse_args()
+    prefix = options.prefix
     work = Path(options.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
 
     client = docker.from_env()
-    source = PREFIX + "-data"
+    source = prefix + "-data"
     drop_volume(client, source)
     mountpoint = client.volumes.create(source).attrs["Mountpoint"]
     size = fill(Path(mountpoint), options.scale)
@@ -147,7 +164,7 @@ def main() -> None:
     print("data set: %d MB in %d files, local volume %s" % (size / 1e6, files, source), flush=True)
     try:
         bench(client, "unix:///var/run/docker.sock", source, mountpoint,
-              lambda name: client.volumes.get(name).attrs["Mountpoint"], size, options.repeat, "fast path", work)
+              lambda name: client.volumes.get(name).attrs["Mountpoint"], size, options.repeat, "fast path", work, prefix)
     finally:
         drop_volume(client, source)
 
@@ -163,7 +180,7 @@ def main() -> None:
         node_client.volumes.create(source, driver="dockhand-lab")
         plugin_dir = node_root + node_client.volumes.get(source).attrs["Mountpoint"]
         # The plugin's directory exists while the volume is mounted; fill it through a container of the node.
-        holder = node_client.containers.create(lab.images["tool"].pinned, ["sleep", "3600"], name=PREFIX + "-holder",
+        holder = node_client.containers.create(lab.images["tool"].pinned, ["sleep", "3600"], name=prefix + "-holder",
                                                volumes={source: {"bind": "/data"}})
         holder.start()
         try:
@@ -172,7 +189,7 @@ def main() -> None:
             holder.stop(timeout=1)
             bench(node_client, node.docker_host, source, plugin_dir,
                   lambda name: "%s/var/lib/docker/volumes/%s/_data" % (node_root, name), size, options.repeat,
-                  "engine path", work)
+                  "engine path", work, prefix)
         finally:
             holder.remove(force=True)
             drop_volume(node_client, source)

@@ -459,14 +459,25 @@ class SafetyCheck:
     def add(self, raw_name: str, kind: str, mode: int, uid: int, gid: int, size: int, mtime: float,
             target: str = "") -> Entry:
         path = normalize_name(raw_name)
-        via = self._through_symlink(path)
+        via = self._through_symlink(path) if self.symlinks else None
         if via is not None:
             raise UnsafeEntry("entry %r goes through the symlink %r" % (raw_name, via))
+        return self._add(path, raw_name, kind, mode, uid, gid, size, mtime, target)
+
+    def add_walked(self, path: str, kind: str, mode: int, uid: int, gid: int, size: int, mtime: float,
+                   target: str = "") -> Entry:
+        """:meth:`add` for a path a walk of a directory on this host found: it is normal already (joined from
+        directory entry names, which never hold ``/`` nor are ``.`` or ``..``) and never passes through a
+        symlink (a walk enters directories only), so what is left of the rule is the kind and the link target."""
+        return self._add(path, path, kind, mode, uid, gid, size, mtime, target)
+
+    def _add(self, path: str, raw_name: str, kind: str, mode: int, uid: int, gid: int, size: int, mtime: float,
+             target: str) -> Entry:
         if kind == KIND_LINK:
             if not _inside(posixpath.dirname(path) or ".", target):
                 raise UnsafeEntry("symlink %r points outside the volume (to %r)" % (raw_name, target))
             self.symlinks.add(path)
-        else:
+        elif self.symlinks:
             self.symlinks.discard(path)
         entry = Entry(path, kind, stat.S_IMODE(mode), uid, gid, size if kind == KIND_FILE else 0, int(mtime), target)
         self.listing.entries[path] = entry
@@ -509,29 +520,42 @@ class SafetyCheck:
 def host_listing(root: str) -> Listing:
     """Walk a directory on this host with the safety rule (no Engine, no helper container)."""
     check = SafetyCheck()
+    for _path in walk_checked(root, check):
+        pass
+    return check.listing
+
+
+def walk_checked(root: str, check: SafetyCheck) -> Iterator[str]:
+    """The paths of a directory tree on this host (``.`` first), each yielded only once ``check`` accepted it.
+
+    Parents come before their children, siblings in name order; sockets are skipped (tar skips them too: they are
+    endpoints of running programs, not data). An entry the safety rule refuses raises UnsafeEntry when reached.
+    """
     seen_inodes: dict[tuple[int, int], str] = {}
 
-    def visit(rel: str, st: os.stat_result) -> None:
+    def visit(rel: str, st: os.stat_result) -> bool:
         if stat.S_ISDIR(st.st_mode):
-            check.add(rel, KIND_DIR, st.st_mode, st.st_uid, st.st_gid, 0, st.st_mtime)
+            check.add_walked(rel, KIND_DIR, st.st_mode, st.st_uid, st.st_gid, 0, st.st_mtime)
         elif stat.S_ISLNK(st.st_mode):
-            check.add(rel, KIND_LINK, st.st_mode, st.st_uid, st.st_gid, 0, st.st_mtime,
-                      os.readlink(os.path.join(root, rel)))
+            check.add_walked(rel, KIND_LINK, st.st_mode, st.st_uid, st.st_gid, 0, st.st_mtime,
+                             os.readlink(os.path.join(root, rel)))
         elif stat.S_ISREG(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in seen_inodes:
                 check.add_hardlink(rel, seen_inodes[key])
             else:
                 seen_inodes[key] = rel
-                check.add(rel, KIND_FILE, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime)
+                check.add_walked(rel, KIND_FILE, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime)
         elif stat.S_ISSOCK(st.st_mode):
-            return  # tar skips sockets too: they are endpoints of running programs, not data
+            return False
         else:
             kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device node"
             raise UnsafeEntry("entry %r is %s; a volume archive holds only files, directories and links"
                               % ("./" + rel, kind))
+        return True
 
     visit(".", os.lstat(root))
+    yield "."
     stack = ["."]
     while stack:
         rel = stack.pop()
@@ -540,22 +564,124 @@ def host_listing(root: str) -> Listing:
         for child in children:
             child_rel = child.name if rel == "." else rel + "/" + child.name
             st = child.stat(follow_symlinks=False)
-            visit(child_rel, st)
+            if visit(child_rel, st):
+                yield child_rel
             if stat.S_ISDIR(st.st_mode):
                 stack.append(child_rel)
-    return check.listing
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Writing an archive
 
 
+_SYNC_FILE_RANGE_WRITE = 2  # Linux: start writeback of the range's dirty pages, without waiting for it
+WRITE_BEHIND = 8 << 20  # bytes written before their writeback is started
+FOLLOW_READ = 4 << 20  # the hashing thread's read size: large reads keep hashlib outside the GIL most of the time
+
+
+def _sync_file_range() -> Optional[Callable[[int, int, int, int], int]]:
+    """libc's sync_file_range where there is one (Linux); ctypes releases the GIL while it runs."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
+
+
+class _WriteBehind:
+    """Starts the writeback of an archive's pages while it is still being written, in a thread of its own.
+
+    The kernel otherwise keeps a whole 1 GiB archive dirty in memory and writes it only when ``fsync`` asks,
+    so the disk would idle during the copy and the fsync would take as long as writing everything. This only
+    starts writeback early; the fsync before the rename stays and still waits for every page.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.start_writeback = _sync_file_range()
+        self.stop = threading.Event()
+        self.flushed = 0
+        self.thread: Optional[threading.Thread] = None
+        if self.start_writeback is not None:
+            self.thread = threading.Thread(target=self._run, name="archive-write-behind")
+            self.thread.daemon = True
+            self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.02):
+            try:
+                size = os.fstat(self.fd).st_size
+            except OSError:
+                return
+            if size - self.flushed >= WRITE_BEHIND and self.start_writeback is not None:
+                if self.start_writeback(self.fd, self.flushed, size - self.flushed, _SYNC_FILE_RANGE_WRITE) != 0:
+                    return  # not supported here: the fsync does it all
+                self.flushed = size
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+class _Follower:
+    """Hashes an archive file while another process writes it: reads what is there, waits for more, until told
+    the writer is done. Reading back the page cache costs less than passing every byte through a pipe here."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.error: Optional[ArchiveError] = None
+        self.writer_done = threading.Event()
+        self.abort = False
+        self.thread = threading.Thread(target=self._run, name="archive-hash")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self) -> None:
+        buf = bytearray(FOLLOW_READ)
+        view = memoryview(buf)
+        while not self.abort:
+            done = self.writer_done.is_set()  # before the read: a writer done then has nothing after our EOF
+            try:
+                n = os.preadv(self.fd, [buf], self.size)
+            except OSError as exc:
+                self.error = ArchiveError("reading back the archive failed: %s" % exc.strerror)
+                return
+            if n:
+                self.sha256.update(view[:n])
+                self.size += n
+            elif done:
+                return
+            else:
+                self.writer_done.wait(0.005)
+
+    def finish(self) -> str:
+        """The sha256 of the whole file; call once its writer has exited."""
+        self.writer_done.set()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.sha256.hexdigest()
+
+    def cancel(self) -> None:
+        self.abort = True
+        self.writer_done.set()
+        self.thread.join()
+
+
 class ArchiveWriter:
     """Compresses, hashes and writes a tar stream to ``<path>.partial`` (0600); ``commit`` renames it.
 
-    Hashing and writing run in a thread of their own while the caller reads and compresses the next
-    chunk (zstd compresses in its own worker thread too). Used as a context manager: leaving the block
-    without ``commit`` removes the partial file, so a failed or interrupted backup leaves nothing.
+    Two ways in: ``write`` (chunks of tar stream compressed here) and ``write_compressed`` (chunks already
+    compressed), hashed and written by a thread of their own while the caller reads the next chunk; or
+    ``direct_fd``: a compressor process writes the file itself and a thread hashes it as it grows (the fast
+    path). Either way a write-behind thread starts the pages' writeback early, so the fsync in ``commit`` does
+    not have the whole archive left to write. Used as a context manager: leaving the block without ``commit``
+    removes the partial file, so a failed or interrupted backup leaves nothing.
     """
 
     def __init__(self, path: str, compression: str, level: Optional[int] = None, workers: int = 1) -> None:
@@ -568,8 +694,10 @@ class ArchiveWriter:
         self.size = 0
         self.committed = False
         self.error: Optional[ArchiveError] = None
+        self.follower: Optional[_Follower] = None
+        self.fed = False
         try:
-            self.fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
             self.codec.close()
             raise ArchiveError("cannot write %s: %s" % (self.partial, exc.strerror))
@@ -577,6 +705,7 @@ class ArchiveWriter:
         self.thread = threading.Thread(target=self._drain, name="archive-writer")
         self.thread.daemon = True
         self.thread.start()
+        self.write_behind = _WriteBehind(self.fd)
 
     def __enter__(self) -> "ArchiveWriter":
         return self
@@ -603,6 +732,9 @@ class ArchiveWriter:
     def _out(self, chunks: list[bytes]) -> None:
         if self.error is not None:
             raise self.error
+        if self.follower is not None:
+            raise ArchiveError("internal: %s is written by another process" % self.partial)
+        self.fed = True
         for chunk in chunks:
             self.queue.put(chunk)
 
@@ -617,21 +749,39 @@ class ArchiveWriter:
 
     def compressor_command(self) -> Optional[list[str]]:
         """The zstd command, when this host has it: a tar | zstd pipeline whose output :meth:`write_compressed`
-        takes is as fast as the raw pipeline; libzstd in this process is the fallback everywhere else."""
+        takes is as fast as the raw pipeline; libzstd in this process is the fallback everywhere else.
+
+        ``-T0``: one compression thread per core (the archive is the same format; zstd -d reads it alike).
+        """
         command = shutil.which("zstd") if self.compression == "zstd" else None
-        return [command, "-q", "-c", "-%d" % self.level] if command else None
+        return [command, "-q", "-c", "-%d" % self.level, "-T0"] if command else None
 
     def write_compressed(self, data: Buffer) -> int:
         """Bytes already compressed the way this archive is (by :meth:`compressor_command`)."""
         self._out([bytes(data)])
         return len(data)
 
+    def direct_fd(self) -> int:
+        """The partial file's descriptor for a process that writes the compressed archive itself (the
+        :meth:`compressor_command`, or tar when there is no compression); it is hashed as it grows."""
+        if self.fed:
+            raise ArchiveError("internal: %s already has data written through the writer" % self.partial)
+        if self.follower is None:
+            self.follower = _Follower(self.fd)
+        return self.fd
+
     def commit(self) -> str:
         """Flush, fsync and rename into place; returns the archive's sha256."""
-        self._out(self.codec.finish())
-        self._stop_thread()
-        if self.error is not None:
-            raise self.error
+        if self.follower is not None:
+            digest = self.follower.finish()
+            self.size = self.follower.size
+        else:
+            self._out(self.codec.finish())
+            self._stop_thread()
+            if self.error is not None:
+                raise self.error
+            digest = self.sha256.hexdigest()
+        self.write_behind.close()
         try:
             os.fsync(self.fd)
             os.close(self.fd)
@@ -640,10 +790,13 @@ class ArchiveWriter:
         except OSError as exc:
             raise ArchiveError("finishing %s failed: %s" % (self.path, exc.strerror))
         self.committed = True
-        return self.sha256.hexdigest()
+        return digest
 
     def close(self) -> None:
         self._stop_thread()
+        if self.follower is not None:
+            self.follower.cancel()
+        self.write_behind.close()
         self.codec.close()
         if self.fd >= 0:
             os.close(self.fd)
@@ -656,20 +809,25 @@ class ArchiveWriter:
 
 
 def _run_tar(argv: list[str], what: str, feed: Optional[Iterable[bytes]] = None,
-             sink: Optional[Callable[[Buffer], Any]] = None, through: Optional[list[str]] = None) -> None:
-    """Run GNU tar feeding it ``feed`` or reading its output (through the ``through`` filter command, if given)
-    into ``sink``; raise with the commands' stderr."""
+             sink: Optional[Callable[[Buffer], Any]] = None, through: Optional[list[str]] = None,
+             out_fd: Optional[int] = None) -> None:
+    """Run GNU tar feeding it ``feed`` and/or reading its output (through the ``through`` filter command, if
+    given) into ``sink`` or straight into the file ``out_fd``; raise with the commands' stderr."""
+    final_out: Union[int, None] = subprocess.PIPE if sink is not None else subprocess.DEVNULL
+    if out_fd is not None:
+        final_out = out_fd
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE if sink is not None else subprocess.DEVNULL,
+                                stdout=final_out if through is None else subprocess.PIPE,
                                 stderr=subprocess.PIPE, bufsize=0)
     except OSError as exc:
         raise ArchiveError("%s needs GNU tar on this host: %s" % (what, exc.strerror))
     procs = [proc]
     output = proc.stdout
     if through is not None and proc.stdout is not None:
+        _grow_pipe(proc.stdout)
         try:
-            procs.append(subprocess.Popen(through, stdin=proc.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            procs.append(subprocess.Popen(through, stdin=proc.stdout, stdout=final_out, stderr=subprocess.PIPE,
                                           bufsize=0))
         except OSError as exc:
             proc.kill()
@@ -678,24 +836,29 @@ def _run_tar(argv: list[str], what: str, feed: Optional[Iterable[bytes]] = None,
         proc.stdout.close()  # the filter holds the read end now
         output = procs[1].stdout
     errors: list[list[bytes]] = [[] for _p in procs]
-    readers = []
+    helpers = []
     for index, each in enumerate(procs):
         stream = each.stderr
         if stream is not None:
-            readers.append(threading.Thread(target=lambda s=stream, i=index: errors[i].append(s.read())))
-    for reader in readers:
-        reader.daemon = True
-        reader.start()
+            helpers.append(threading.Thread(target=lambda s=stream, i=index: errors[i].append(s.read())))
+    sink_failure: list[BaseException] = []
+    if sink is not None and output is not None and feed is not None:
+        # Both ends in this process: the output is read by a thread while this one feeds tar.
+        def pump(out: IO[bytes] = output, to: Callable[[Buffer], Any] = sink) -> None:
+            try:
+                _pump(out, to)
+            except BaseException as exc:  # pylint: disable=broad-except
+                sink_failure.append(exc)
+                for each in procs:
+                    each.kill()
+        helpers.append(threading.Thread(target=pump, name="archive-pump"))
+    for helper in helpers:
+        helper.daemon = True
+        helper.start()
     failure: Optional[BaseException] = None
     try:
-        if sink is not None and output is not None:
-            _grow_pipe(output)
-            buf = bytearray(CHUNK)
-            while True:
-                n = output.readinto(buf)  # type: ignore[attr-defined]
-                if not n:
-                    break
-                sink(memoryview(buf)[:n])
+        if sink is not None and output is not None and feed is None:
+            _pump(output, sink)
         if feed is not None and proc.stdin is not None:
             _grow_pipe(proc.stdin)
             try:
@@ -710,17 +873,29 @@ def _run_tar(argv: list[str], what: str, feed: Optional[Iterable[bytes]] = None,
         for each in procs:
             each.kill()
     codes = [each.wait() for each in procs]
-    for reader in readers:
-        reader.join()
+    for helper in helpers:
+        helper.join()
     if failure is not None:
         raise failure
+    if sink_failure:
+        raise sink_failure[0]
     messages = [b"".join(e).decode("utf-8", "replace").strip() for e in errors]
     # GNU tar exits 1 when a file changed while it was read: the archive is complete, the file a moment older.
-    if codes[0] not in (0, 1) or (codes[0] == 1 and feed is not None):
+    if codes[0] not in (0, 1) or (codes[0] == 1 and "--create" not in argv):
         raise ArchiveError("%s failed (tar exit %d): %s" % (what, codes[0], messages[0][-2000:] or "no message"))
     if len(codes) > 1 and codes[1] != 0:
         program = through[0] if through else "filter"
         raise ArchiveError("%s failed (%s exit %d): %s" % (what, program, codes[1], messages[1][-2000:] or "no message"))
+
+
+def _pump(output: IO[bytes], sink: Callable[[Buffer], Any]) -> None:
+    _grow_pipe(output)
+    buf = bytearray(CHUNK)
+    while True:
+        n = output.readinto(buf)  # type: ignore[attr-defined]
+        if not n:
+            return
+        sink(memoryview(buf)[:n])
 
 
 def _grow_pipe(pipe: IO[bytes]) -> None:
@@ -735,27 +910,52 @@ def _grow_pipe(pipe: IO[bytes]) -> None:
 TAR_CREATE = ["tar", "--create", "--file=-", "--format=gnu", "--numeric-owner", "--no-recursion"]
 
 
+def _tar_names(paths: Iterable[str], batch: int = 1 << 16) -> Iterator[bytes]:
+    """NUL-terminated ``./path`` names for ``tar --null --files-from=-``, in batches of about ``batch`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    for path in paths:
+        name = ("./" + path if path != "." else ".").encode("utf-8", "surrogateescape") + b"\0"
+        parts.append(name)
+        size += len(name)
+        if size >= batch:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+def _archive_names(root: str, writer: ArchiveWriter, names: Iterable[bytes]) -> None:
+    """GNU tar archives the names fed to it from ``root`` into ``writer``: compressed by the zstd command, or not
+    compressed at all, straight into the archive file; through this process's codec otherwise."""
+    argv = TAR_CREATE + ["--directory=" + root, "--null", "--verbatim-files-from", "--files-from=-"]
+    through = writer.compressor_command()
+    what = "archiving %s" % root
+    if through is not None or writer.compression == "none":
+        _run_tar(argv, what, feed=names, through=through, out_fd=writer.direct_fd())
+    else:
+        _run_tar(argv, what, feed=names, sink=writer.write)
+
+
 def archive_directory(root: str, writer: ArchiveWriter, listing: Listing) -> None:
     """The fast path: GNU tar reads ``root`` on this host; the stream goes through ``writer``.
 
     tar gets the exact paths of ``listing`` (checked by the safety rule), so what is archived is what
     was checked, in the same order.
     """
-    names = ["./" + p if p != "." else "." for p in listing.entries]
-    feed_list = ("\0".join(names) + "\0").encode("utf-8", "surrogateescape")
-    list_path = writer.partial + ".list"
-    fd = os.open(list_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, feed_list)
-    finally:
-        os.close(fd)
-    through = writer.compressor_command()
-    try:
-        _run_tar(TAR_CREATE + ["--directory=" + root, "--null", "--verbatim-files-from",
-                               "--files-from=" + list_path],
-                 "archiving %s" % root, sink=writer.write_compressed if through else writer.write, through=through)
-    finally:
-        os.unlink(list_path)
+    _archive_names(root, writer, _tar_names(listing.entries))
+
+
+def archive_tree(root: str, writer: ArchiveWriter) -> Listing:
+    """The fast path with the safety walk alongside the copy: each path of ``root`` goes to GNU tar as soon as
+    the safety rule accepted it, so tar reads and compresses while the rest of the tree is still being walked.
+
+    What is archived is what was checked, in the same order. An entry the rule refuses stops tar and raises
+    UnsafeEntry; the caller's ``writer`` then removes the partial archive (nothing is committed).
+    """
+    check = SafetyCheck()
+    _archive_names(root, writer, _tar_names(walk_checked(root, check)))
+    return check.listing
 
 
 def archive_stream(chunks: Iterable[bytes], writer: ArchiveWriter) -> Listing:

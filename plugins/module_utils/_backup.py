@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 
 from ._archive import (
     ArchiveError, ArchiveReader, ArchiveWriter, CHUNK, COLLECTION_VERSION, DEFAULT_LEVELS, Listing, Manifest,
-    UnsafeEntry, archive_directory, archive_name, archive_stream, check_compression, clear_directory,
+    UnsafeEntry, archive_name, archive_stream, archive_tree, check_compression, clear_directory,
     ensure_directory, extract_to_directory, host_listing, manifest_path, prune_archives, rehash,
     relocated_stream, stored_archives, stream_listing, utc_now, verify_archive, write_file_atomically,
 )
@@ -250,11 +250,11 @@ def backup_volume(engine: Engine, req: BackupRequest, check_mode: bool) -> Outco
     data_path = FAST if host_path else ENGINE
     started = utc_now()
     archive = os.path.join(req.dest, archive_name(req.volume, started, req.compression))
-    users = volume_users(engine, req.volume)
     base: dict[str, Any] = dict(volume=req.volume, path=archive, manifest=manifest_path(archive),
                                 data_path=data_path, compression=req.compression)
     if check_mode:
-        to_stop = [u["name"] for u in users if u["running"]] if req.consistency.stop_containers else []
+        to_stop = [u["name"] for u in volume_users(engine, req.volume) if u["running"]] \
+            if req.consistency.stop_containers else []
         if host_path:
             listing = host_listing(host_path)
             base.update(files=listing.files, bytes=listing.bytes)
@@ -267,8 +267,7 @@ def backup_volume(engine: Engine, req: BackupRequest, check_mode: bool) -> Outco
         with still:
             with ArchiveWriter(archive, req.compression, req.compression_level) as writer:
                 if host_path:
-                    listing = host_listing(host_path)
-                    archive_directory(host_path, writer, listing)
+                    listing = archive_tree(host_path, writer)
                 else:
                     with helper_container(engine, req.volume, str(image)) as helper:
                         listing = archive_stream(_read_through(engine, helper, req.volume), writer)

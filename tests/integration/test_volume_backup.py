@@ -247,6 +247,23 @@ def test_bad_inputs_change_nothing(nodes: tuple[Node, Node, docker.DockerClient,
     assert "cannot read the manifest" in gone.msg
 
 
+def test_unsafe_entry_found_while_the_copy_runs_fails_the_backup_and_leaves_no_archive(
+        nodes: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str], tmp_path: Path) -> None:
+    """The fast path walks the volume while tar already copies it: a FIFO the walk reaches last (after a big file
+    and other directories went to tar) still fails the backup, and the destination holds nothing."""
+    source, _other, client_a, _client_b, image = nodes
+    volume = PREFIX + "-fifo"
+    client_a.volumes.create(volume)
+    in_volume(client_a, image, volume, "head -c 20000000 /dev/urandom > /v/big; mkdir /v/a-last; "
+                                       "for d in 1 2 3 4 5 6 7 8; do mkdir /v/d$d; echo $d > /v/d$d/f; done; "
+                                       "mkfifo /v/a-last/pipe")
+    dest = tmp_path / "archives"
+    failed = backup(source, volume, dest).assert_failed()
+    assert "'./a-last/pipe' is a FIFO" in failed.msg and "left no archive" in failed.msg, failed.describe()
+    assert os.listdir(dest) == []
+    assert in_volume(client_a, image, volume, "test -p /v/a-last/pipe && wc -c < /v/big").strip() == "20000000"
+
+
 # Crafted archives: each refused naming the entry; nothing written inside or outside the volume.
 
 def crafted_archive(directory: Path, members: list[tuple[str, bytes, str, bytes]]) -> str:

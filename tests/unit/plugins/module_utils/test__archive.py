@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import socket
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Optional
@@ -26,11 +29,14 @@ def make_tree(root: Path) -> None:
     os.chmod(root, 0o700)
 
 
-def backup(root: Path, dest: Path, compression: str = "zstd") -> tuple[str, A.Manifest]:
-    listing = A.host_listing(str(root))
+def backup(root: Path, dest: Path, compression: str = "zstd", walk_alongside: bool = True) -> tuple[str, A.Manifest]:
     path = str(dest / A.archive_name("vol", NOW, compression))
     with A.ArchiveWriter(path, compression) as writer:
-        A.archive_directory(str(root), writer, listing)
+        if walk_alongside:
+            listing = A.archive_tree(str(root), writer)
+        else:
+            listing = A.host_listing(str(root))
+            A.archive_directory(str(root), writer, listing)
         digest = writer.commit()
     manifest = A.Manifest(volume="vol", driver="local", options={}, labels={}, created=None,
                           archived_at=NOW.isoformat(), archive=os.path.basename(path), compression=compression,
@@ -40,13 +46,16 @@ def backup(root: Path, dest: Path, compression: str = "zstd") -> tuple[str, A.Ma
     return path, manifest
 
 
+@pytest.mark.parametrize("walk_alongside", [True, False], ids=["walk-alongside", "walk-first"])
 @pytest.mark.parametrize("compression", A.COMPRESSIONS)
-def test_backup_then_restore_keeps_content_modes_owners_times_links(tmp_path: Path, compression: str) -> None:
+def test_backup_then_restore_keeps_content_modes_owners_times_links(
+        tmp_path: Path, compression: str, walk_alongside: bool) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
     out.mkdir()
     make_tree(src)
-    path, manifest = backup(src, tmp_path, compression)
+    path, manifest = backup(src, tmp_path, compression, walk_alongside)
+    assert manifest.sha256 == A.rehash(path)  # the digest of what is on disk, whoever wrote the file
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     assert not os.path.exists(path + ".partial")
     listing = A.verify_archive(path, manifest)
@@ -172,6 +181,67 @@ def test_host_listing_refuses_what_restore_would_refuse(tmp_path: Path) -> None:
     (tmp_path / "out").symlink_to("/etc")
     with pytest.raises(A.UnsafeEntry, match="points outside"):
         A.host_listing(str(tmp_path))
+
+
+def test_walk_yields_parents_first_in_name_order_and_skips_sockets(tmp_path: Path) -> None:
+    for name in ("b/y", "b/x", "a"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "c").mkdir()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "c" / "sock"))
+        check = A.SafetyCheck()
+        walked = list(A.walk_checked(str(tmp_path), check))
+    assert walked[:4] == [".", "a", "b", "c"]
+    assert sorted(walked[4:]) == ["b/x", "b/y"] and walked.index("b/x") < walked.index("b/y")
+    assert list(check.listing.entries) == walked
+
+
+@pytest.mark.parametrize("batch", [1, 10, 1 << 16])
+def test_tar_names_are_nul_terminated_relative_names_in_batches(batch: int) -> None:
+    paths = [".", "a", "dir/f", "sp ace", "new\nline", "caf\u00e9"]
+    chunks = list(A._tar_names(paths, batch))  # pylint: disable=protected-access
+    assert b"".join(chunks) == b"".join(n + b"\0" for n in (b".", b"./a", b"./dir/f", b"./sp ace", b"./new\nline",
+                                                            "./caf\u00e9".encode()))
+    assert all(c.endswith(b"\0") for c in chunks)  # a name never spans two writes to tar
+    assert all(len(c) >= batch for c in chunks[:-1])
+    assert len(chunks) == {1: len(paths), 10: 3, 1 << 16: 1}[batch]
+
+
+@pytest.mark.parametrize("compression", A.COMPRESSIONS)
+def test_unsafe_entry_found_while_tar_already_runs_leaves_no_archive(tmp_path: Path, compression: str) -> None:
+    """The walk feeds tar as it goes: an entry refused late (tar has the big file already) still fails the
+    backup, and nothing is left in the destination."""
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    (src / "a-last").mkdir(parents=True)
+    dest.mkdir()
+    (src / "big").write_bytes(os.urandom(8 * A.CHUNK))
+    for index in range(50):
+        (src / ("d%02d" % index)).mkdir()
+        (src / ("d%02d" % index) / "f").write_bytes(b"x" * 1000)
+    (src / "a-last" / "out").symlink_to("/etc")  # the walk reaches this directory last (a stack of directories)
+    with pytest.raises(A.UnsafeEntry, match="'a-last/out' points outside the volume"):
+        with A.ArchiveWriter(str(dest / A.archive_name("vol", NOW, compression)), compression) as writer:
+            A.archive_tree(str(src), writer)
+            writer.commit()
+    assert os.listdir(dest) == []
+
+
+def test_direct_writer_hashes_what_another_process_wrote(tmp_path: Path) -> None:
+    data = os.urandom(3 * A.FOLLOW_READ + 5)
+    (tmp_path / "in").write_bytes(data)
+    path = str(tmp_path / "x.tar")
+    with A.ArchiveWriter(path, "none") as writer:
+        with open(tmp_path / "in", "rb") as source:
+            subprocess.run(["cat"], stdin=source, stdout=writer.direct_fd(), check=True)
+        digest = writer.commit()
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert Path(path).read_bytes() == data and oct(os.stat(path).st_mode & 0o777) == "0o600"
+    with pytest.raises(A.ArchiveError, match="written by another process"):
+        with A.ArchiveWriter(str(tmp_path / "y.tar"), "none") as other:
+            other.direct_fd()
+            other.write(b"x")
+    assert sorted(os.listdir(tmp_path)) == ["in", "x.tar"]
 
 
 def test_failed_write_leaves_no_partial_archive(tmp_path: Path) -> None:
