@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """haproxy's runtime API (the stats socket): read a server's state, set it, wait for it to settle.
 
-Only three commands are used, all present since haproxy 1.8: ``show servers state <backend>``
-(admin and operational state as numbers), ``show stat`` (current sessions) and
-``set server <backend>/<server> state ready|drain|maint``.
+Only four commands are used, all present since haproxy 1.8: ``show servers state <backend>``
+(admin and operational state as numbers), ``show stat`` (current sessions),
+``set server <backend>/<server> state ready|drain|maint`` and
+``set server <backend>/<server> health up|stopping|down`` (the health checks' verdict, forced).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
 ADMIN_STATES = ("ready", "drain", "maint")
+# What ``set server ... health`` accepts; each is also the operational state it leads to.
+HEALTH_STATES = ("up", "stopping", "down")
 
 # srv_admin_state bits (haproxy include/haproxy/server-t.h). Only the forced ones (set through
 # this API) are ours to change; the others come from the configuration, tracking or DNS.
@@ -99,6 +102,8 @@ class ServerApi(Protocol):
 
     def set_admin(self, backend: str, server: str, state: str) -> None: ...
 
+    def set_health(self, backend: str, server: str, health: str) -> None: ...
+
 
 class RuntimeApi:
     """One command per connection, as haproxy's stats socket expects in non-interactive mode."""
@@ -153,11 +158,18 @@ class RuntimeApi:
                            operational=_OPERATIONAL.get(op_state, str(op_state)), sessions=sessions,
                            status=status, maint_elsewhere=bool(admin_bits & _OTHER_MAINT))
 
-    def set_admin(self, backend: str, server: str, state: str) -> None:
-        answer = self.command("set server %s/%s state %s" % (backend, server, state)).strip()
+    def _set(self, backend: str, server: str, what: str, value: str) -> None:
+        line = "set server %s/%s %s %s" % (backend, server, what, value)
+        answer = self.command(line).strip()
         if answer:
             # haproxy says nothing on success; anything else is its refusal ("No such server.", ...).
-            raise HaproxyError("haproxy refused 'set server %s/%s state %s': %s" % (backend, server, state, answer))
+            raise HaproxyError("haproxy refused '%s': %s" % (line, answer))
+
+    def set_admin(self, backend: str, server: str, state: str) -> None:
+        self._set(backend, server, "state", state)
+
+    def set_health(self, backend: str, server: str, health: str) -> None:
+        self._set(backend, server, "health", health)
 
 
 @dataclass
@@ -167,12 +179,16 @@ class ServerResult:
     after: ServerState
     waited: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    health_forced: bool = False
 
     def as_dict(self, diff: bool) -> dict[str, Any]:
         result: dict[str, Any] = dict(changed=self.changed, previous=self.before.admin, waited=round(self.waited, 1),
                                       **self.after.as_dict())
         if diff:
             result["diff"] = dict(before=dict(admin=self.before.admin), after=dict(admin=self.after.admin))
+            if self.health_forced:
+                result["diff"]["before"]["operational"] = self.before.operational
+                result["diff"]["after"]["operational"] = self.after.operational
         return result
 
 
@@ -194,24 +210,36 @@ def _not_settled_message(state: ServerState, want: str, timeout: float) -> str:
 
 
 def converge_server(api: ServerApi, backend: str, server: str, want: Optional[str], *, wait: bool,
-                    wait_timeout: float, check_mode: bool, poll: float = 0.5,
+                    wait_timeout: float, check_mode: bool, health: Optional[str] = None, poll: float = 0.5,
                     clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> ServerResult:
-    """Put one server in ``want`` (None: only report), then wait until it has settled there."""
+    """Put one server in ``want`` (None: only report), then wait until it has settled there.
+
+    ``health`` forces the health checks' verdict first (the caller checked the server itself), so a
+    server made ready is up at once instead of after haproxy's ``rise`` checks; haproxy keeps checking.
+    """
     before = api.server(backend, server)
     result = ServerResult(changed=False, before=before, after=before)
-    if want is None:
+    if want is None and health is None:
         return result
-    if want not in ADMIN_STATES:
+    if want is not None and want not in ADMIN_STATES:
         raise HaproxyError("state must be one of %s (got %r)" % (", ".join(ADMIN_STATES), want))
+    if health is not None and health not in HEALTH_STATES:
+        raise HaproxyError("health must be one of %s (got %r)" % (", ".join(HEALTH_STATES), health))
+    want = want or before.admin
     if before.maint_elsewhere and want != "maint":
         result.warnings.append("server %s/%s is also in maintenance through haproxy's configuration, tracking or "
                                "DNS; it takes no traffic until that is lifted" % (backend, server))
-    result.changed = before.admin != want
+    set_health = health is not None and before.operational != health
+    result.changed = before.admin != want or set_health
+    result.health_forced = set_health
     if check_mode:
-        result.after = ServerState(**{**before.as_dict(), "admin": want})
+        result.after = ServerState(**{**before.as_dict(), "admin": want,
+                                      "operational": health if set_health else before.operational})
         return result
-    if result.changed:
+    if set_health:
+        api.set_health(backend, server, str(health))
+    if before.admin != want:
         api.set_admin(backend, server, want)
     state = api.server(backend, server)
     if wait and not before.maint_elsewhere:
@@ -224,3 +252,27 @@ def converge_server(api: ServerApi, backend: str, server: str, want: Optional[st
         result.waited = clock() - start
     result.after = state
     return result
+
+
+def server_argument_spec() -> dict[str, Any]:
+    """The options of haproxy_server, for the module and for its action on the controller alike."""
+    return dict(
+        socket=dict(type="str", required=True),
+        backend=dict(type="str", required=True),
+        server=dict(type="str", required=True),
+        state=dict(type="str", choices=list(ADMIN_STATES)),
+        health=dict(type="str", choices=list(HEALTH_STATES)),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=60),
+        timeout=dict(type="int", default=5),
+    )
+
+
+def converge_from_params(params: dict[str, Any], *, check_mode: bool) -> ServerResult:
+    """haproxy_server's task from its validated options."""
+    for option in ("wait_timeout", "timeout"):
+        if params[option] <= 0:
+            raise HaproxyError("%s must be a positive number of seconds (got %d)" % (option, params[option]))
+    return converge_server(RuntimeApi(params["socket"], params["timeout"]), params["backend"], params["server"],
+                           params["state"], wait=params["wait"], wait_timeout=params["wait_timeout"],
+                           check_mode=check_mode, health=params["health"])

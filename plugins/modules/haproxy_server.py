@@ -12,8 +12,10 @@ description:
   - Reads and sets the administrative state of one server of an haproxy backend through haproxy's runtime API
     (the C(stats socket) with C(level admin)), then waits until the server has settled in that state, that is
     no connections left after V(drain) or V(maint), or the health checks saying up after V(ready).
-  - Without O(state) it only reports the server's state.
-  - Runs where the socket is; for a remote load balancer, delegate the task to that host.
+  - Without O(state) and O(health) it only reports the server's state.
+  - Runs where the socket is; for a remote load balancer, delegate the task to that host. On the controller
+    (a local connection without become, such as C(delegate_to: localhost)) its action talks to the socket from
+    Ansible's own process, so no module is started; anywhere else the module runs on the host as usual.
   - It talks to haproxy only, so it is not part of the C(dockhand.containers.docker) action group.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
@@ -39,6 +41,16 @@ options:
       - Not given, nothing changes and the state is reported.
     type: str
     choices: [ready, drain, maint]
+  health:
+    description:
+      - Force the health checks' verdict through the runtime API (C(set server ... health)) before setting O(state),
+        for a caller that has just checked the server itself, such as a rolling update whose own health and smoke
+        checks passed. With V(up) and O(state=ready) the server takes traffic at once instead of after haproxy's
+        C(rise) successful checks.
+      - haproxy keeps checking; a server that then fails C(fall) checks goes down as usual.
+      - Not given, the health checks alone decide. Refused by haproxy for a server that tracks another.
+    type: str
+    choices: [up, stopping, down]
   wait:
     description:
       - Wait until the server has settled, that is no current connections after V(drain) or V(maint), or
@@ -59,7 +71,7 @@ attributes:
     details: Reports the state the server would be put in; nothing is set and nothing is waited for.
   diff_mode:
     support: full
-    details: The administrative state before and after.
+    details: The administrative state before and after, and the operational state when O(health) changed it.
   platform:
     platforms: posix
 """
@@ -80,6 +92,15 @@ EXAMPLES = r"""
     backend: app
     server: "{{ inventory_hostname }}"
     state: ready
+  delegate_to: lb1.example.com
+
+- name: Put it back at once, since this play has just checked its health itself
+  dockhand.containers.haproxy_server:
+    socket: /run/haproxy/admin.sock
+    backend: app
+    server: "{{ inventory_hostname }}"
+    state: ready
+    health: up
   delegate_to: lb1.example.com
 
 - name: Read a server's state
@@ -134,31 +155,14 @@ waited:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.containers.plugins.module_utils._haproxy import (
-    ADMIN_STATES, HaproxyError, RuntimeApi, converge_server,
+    HaproxyError, converge_from_params, server_argument_spec,
 )
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            socket=dict(type="str", required=True),
-            backend=dict(type="str", required=True),
-            server=dict(type="str", required=True),
-            state=dict(type="str", choices=list(ADMIN_STATES)),
-            wait=dict(type="bool", default=True),
-            wait_timeout=dict(type="int", default=60),
-            timeout=dict(type="int", default=5),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    for option in ("wait_timeout", "timeout"):
-        if params[option] <= 0:
-            module.fail_json(msg="%s must be a positive number of seconds (got %d)" % (option, params[option]))
+    module = AnsibleModule(argument_spec=server_argument_spec(), supports_check_mode=True)
     try:
-        result = converge_server(RuntimeApi(params["socket"], params["timeout"]), params["backend"], params["server"],
-                                 params["state"], wait=params["wait"], wait_timeout=params["wait_timeout"],
-                                 check_mode=module.check_mode)
+        result = converge_from_params(module.params, check_mode=module.check_mode)
     except HaproxyError as exc:
         module.fail_json(msg=str(exc))
     for warning in result.warnings:

@@ -70,6 +70,10 @@ class FakeApi:
         self.sets.append(state)
         self.state = replace(self.state, admin=state)
 
+    def set_health(self, backend: str, server: str, health: str) -> None:
+        self.sets.append("health " + health)
+        self.state = replace(self.state, operational=health)
+
 
 def server(admin: str = "ready", sessions: int = 0, operational: str = "up") -> ServerState:
     return ServerState(backend="app", server="node1", admin=admin, operational=operational, sessions=sessions,
@@ -87,10 +91,11 @@ class Clock:
         self.now += seconds
 
 
-def converge(api: FakeApi, want: Optional[str], *, check_mode: bool = False, timeout: float = 10) -> ServerResult:
+def converge(api: FakeApi, want: Optional[str], *, check_mode: bool = False, timeout: float = 10,
+             health: Optional[str] = None) -> ServerResult:
     clock = Clock()
     return converge_server(api, "app", "node1", want, wait=True, wait_timeout=timeout,
-                           check_mode=check_mode, clock=clock, sleep=clock.sleep)
+                           check_mode=check_mode, health=health, clock=clock, sleep=clock.sleep)
 
 
 def test_drain_sets_the_state_and_waits_for_connections_to_finish() -> None:
@@ -129,3 +134,37 @@ def test_without_state_only_reports() -> None:
     api = FakeApi(server(admin="maint"))
     result = converge(api, None)
     assert api.sets == [] and not result.changed and result.after.admin == "maint"
+
+
+def test_ready_with_health_up_is_up_at_once_without_waiting_for_the_checks() -> None:
+    api = FakeApi(server(admin="drain", operational="down"))
+    result = converge(api, "ready", health="up", timeout=1)
+    assert api.sets == ["health up", "ready"]
+    assert result.changed and (result.after.admin, result.after.operational) == ("ready", "up")
+    assert result.waited == 0
+    assert result.as_dict(diff=True)["diff"] == {"before": {"admin": "drain", "operational": "down"},
+                                                 "after": {"admin": "ready", "operational": "up"}}
+
+
+def test_health_already_so_is_not_set_again() -> None:
+    api = FakeApi(server(admin="ready", operational="up"))
+    result = converge(api, "ready", health="up")
+    assert api.sets == [] and not result.changed
+    assert result.as_dict(diff=True)["diff"] == {"before": {"admin": "ready"}, "after": {"admin": "ready"}}
+
+
+def test_health_in_check_mode_is_predicted_only() -> None:
+    api = FakeApi(server(admin="drain", operational="down"))
+    result = converge(api, "ready", health="up", check_mode=True)
+    assert api.sets == [] and result.changed and result.after.operational == "up"
+
+
+def test_health_alone_keeps_the_admin_state() -> None:
+    api = FakeApi(server(admin="drain", operational="up"))
+    result = converge(api, None, health="down")
+    assert api.sets == ["health down"] and result.after.admin == "drain"
+
+
+def test_unknown_health_is_refused() -> None:
+    with pytest.raises(HaproxyError, match="health must be one of up, stopping, down"):
+        converge(FakeApi(server()), "ready", health="fine")
