@@ -13,9 +13,9 @@ description:
     (the C(stats socket) with C(level admin)), then waits until the server has settled in that state, that is
     no connections left after V(drain) or V(maint), or the health checks saying up after V(ready).
   - Without O(state) and O(health) it only reports the server's state.
-  - Runs where the socket is; for a remote load balancer, delegate the task to that host. On the controller
-    (a local connection without become, such as C(delegate_to: localhost)) its action talks to the socket from
-    Ansible's own process, so no module is started; anywhere else the module runs on the host as usual.
+  - Runs where the socket is; for a remote load balancer, delegate the task to that host.
+  - On the controller (a local connection without become, as with C(delegate_to=localhost)) its action plugin talks to
+    the socket from Ansible's own process, so no module is started. Anywhere else the module runs on the host as usual.
   - It talks to haproxy only, so it is not part of the C(dockhand.containers.docker) action group.
 author: dockhand.containers maintainers (@dockhand)
 extends_documentation_fragment:
