@@ -44,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "serial: works beyond one lab node, so runs with no other test beside it")
     for number in (1, 2, 3):
         config.addinivalue_line("markers", "node%d: works on lab node %d only (module-level NODE_INDEX)" % (number, number))
+    config.addinivalue_line("markers", "spare: works on spare nodes and an haproxy of its own only (LAB_GROUP)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,12 +52,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     A module working on one node (module-level ``NODE_INDEX``) gets that node's marker (``node1``..``node3``);
     ``.ci/run`` runs one pytest per node at the same time, so engine-wide observations of a node (its events, a
-    restart of its engine) never see another module's work. Every other module (several nodes over SSH,
-    haproxy, the outer engine, the registry) is marked ``serial`` and runs afterwards with nothing beside it.
+    restart of its engine) never see another module's work. A module that brings its own spare nodes and
+    haproxy (module-level ``LAB_GROUP = "spare"``) is marked ``spare`` and runs beside the node passes. Every
+    other module (several shared nodes over SSH, the lab's haproxy, the outer engine) is marked ``serial`` and
+    runs afterwards with nothing beside it.
     """
     for item in items:
-        index = getattr(getattr(item, "module", None), "NODE_INDEX", None)
-        item.add_marker(pytest.mark.serial if index is None else getattr(pytest.mark, "node%d" % (index + 1)))
+        module = getattr(item, "module", None)
+        index = getattr(module, "NODE_INDEX", None)
+        if getattr(module, "LAB_GROUP", None) == "spare":
+            item.add_marker(pytest.mark.spare)
+        elif index is None:
+            item.add_marker(pytest.mark.serial)
+        else:
+            item.add_marker(getattr(pytest.mark, "node%d" % (index + 1)))
 
 
 # --------------------------------------------------------------------------------------------- the lab
