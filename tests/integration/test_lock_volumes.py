@@ -35,8 +35,9 @@ def volume_image(lab: LabState) -> Iterator[str]:
     auth = {"username": lab.registry_username, "password": lab.registry_password}
     outer.images.push(repo, tag="t", auth_config=auth)
     image.reload()
-    pinned = next(d for d in image.attrs["RepoDigests"] if d.startswith(repo + "@"))
-    yield pinned
+    pinned = [d for d in image.attrs["RepoDigests"] if d.startswith(repo + "@")]
+    assert len(pinned) == 1, image.attrs["RepoDigests"]
+    yield pinned[0]
     outer.images.remove(image.id, force=True)
     outer.close()
 
