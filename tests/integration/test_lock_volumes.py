@@ -10,6 +10,7 @@ on node2; the assertions read node2's volume list.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.lab
 NODE_INDEX = 1
 
 NAME = "lv-cache"
+ANONYMOUS = re.compile("[0-9a-f]{64}")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,8 @@ def volume_image(lab: LabState) -> Iterator[str]:
 
 
 def _unused_volumes(engine: Any) -> set[str]:
-    return {v.name for v in engine.volumes.list(filters={"dangling": True})}
+    """Anonymous volumes no container uses (the Engine names them with 64 hex digits; named ones are others')."""
+    return {v.name for v in engine.volumes.list(filters={"dangling": True}) if ANONYMOUS.fullmatch(v.name)}
 
 
 @pytest.fixture
