@@ -1,19 +1,24 @@
 """Benchmark: moving a volume between two lab nodes the way playbooks/move_service.yml does vs `tar | ssh | tar`.
 
     python benchmarks/volume_move.py [--size-mb 200] [--repeat 3] [--source node2] [--target node3] [--full]
+                                     [--modes stream,stream-none,archives]
 
 A local volume on --source is filled with --size-mb of random data (20 kB files for a fifth of it, the rest in 4 big
 files). Then, interleaved and --repeat times, each into a fresh volume of the same name on --target:
-  playbook  the transfer steps of move_service.yml as one ansible-playbook run (its tasks, -C dropped the same way):
-            volume_backup on the source,
-            fetch to the controller (streamed to disk), copy to the target, volume_restore there (checksum of the
-            whole archive and safety check first, listing after). Archives pass THROUGH THE CONTROLLER, as in the
-            playbook: there is no node-to-node connection.
-  raw       `ssh source tar -C <mountpoint> -cf - . | ssh target tar -C <empty mountpoint> -xf -`, also through
-            the controller (this machine), with the same SSH key and options as the inventory.
-and prints the size, median seconds, MB/s and the ratio raw/playbook (1.0 = as fast as the raw pipeline; target
->= 0.7). --full also times the whole move_service.yml (first live copy, stop, final copy, transfer, start on the
-target with its health wait) with a service mounting the volume, against the same raw pipeline.
+  stream       the final copy of move_service.yml's stream path as one ansible-playbook run: volume_transfer on
+               the controller (`ssh source <send> | ssh target <receive>`: safety rule before tar, sha256 on
+               both ends, listing after), zstd level 3 on the way; into an empty volume created beforehand, as
+               for raw (the playbook creates it before the first copy). The module's own duration (without
+               Ansible's start) is printed too.
+  stream-none  the same with move_service_stream_compression: none.
+  archives     the archives (fallback) path's steps: volume_backup on the source, fetch to the controller (streamed
+               to disk), copy to the target, volume_restore there (checksum first, listing after).
+  raw          `ssh source tar -C <mountpoint> -cf - . | ssh target tar -C <empty mountpoint> -xf -`, also through
+               the controller (this machine), with the same SSH key and options as the inventory.
+Everything passes THROUGH THE CONTROLLER, as in the playbook: there is no node-to-node connection. Prints the size,
+median seconds, MB/s and the ratio raw/ours (1.0 = as fast as the raw pipeline; target >= 0.7). --full also times
+the whole move_service.yml (first live copy, stop, final copy, start on the target with its health wait) with a
+service mounting the volume, against the same raw pipeline. The load average is printed before and after.
 Needs the lab (python tests/lab/lab.py up). Never run by tests.
 """
 
@@ -39,10 +44,10 @@ from labstate import LabState, Node, load_state  # noqa: E402
 NAME = "mv-bench"
 VOLUME = NAME + "-data"
 PORT = 19599
-ARCHIVES = "/var/backups/dockhand/mv-bench"
+ARCHIVES_DIR = "/var/backups/dockhand/mv-bench"
 TARGET = 0.7
 
-TRANSFER = """
+ARCHIVES = """
 - hosts: "{{ source }}"
   gather_facts: false
   tasks:
@@ -79,6 +84,18 @@ TRANSFER = """
     - ansible.builtin.copy: {src: "{{ controller }}/{{ item | basename }}", dest: "{{ archives }}/", mode: "0600"}
       loop: "{{ [hostvars[source].final.path, hostvars[source].final.manifest] }}"
     - dockhand.containers.volume_restore: {path: "{{ archives }}/{{ hostvars[source].final.path | basename }}"}
+"""
+
+STREAM = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - dockhand.containers.volume_transfer:
+        source: "{{ endpoints[source] | combine({'path': paths[source]}) }}"
+        target: "{{ endpoints[target] | combine({'path': paths[target]}) }}"
+        compression: "{{ compression }}"
+      register: moved
+    - ansible.builtin.copy: {content: "{{ moved | to_json }}", dest: "{{ report }}", mode: "0600"}
 """
 
 
@@ -137,14 +154,31 @@ def fill(client: docker.DockerClient, image: str, size_mb: int) -> int:
     return small * 20_000 + 4 * big
 
 
+def endpoint(lab: LabState, name: str) -> dict[str, Any]:
+    """How the playbook's inventory reaches a node (what move_service.yml hands to volume_transfer)."""
+    return dict(name=name, host="127.0.0.1", port=lab.node(name).ssh_port, user="root",
+                private_key_file=str(lab.ssh_private_key),
+                ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--size-mb", type=int, default=200, help="data in the volume, in MB (10^6 bytes)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--source", default="node2")
     parser.add_argument("--target", default="node3")
+    parser.add_argument("--modes", default="stream,stream-none,archives",
+                        help="comma-separated: stream, stream-none, archives")
     parser.add_argument("--full", action="store_true", help="also time the whole move_service.yml")
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(modes) - {"stream", "stream-none", "archives"})
+    if unknown:
+        raise SystemExit("--modes: unknown %s (choose from stream, stream-none, archives)" % ", ".join(unknown))
     lab = load_state()
     if lab is None:
         raise SystemExit("no lab: run python tests/lab/lab.py up")
@@ -158,19 +192,31 @@ def main() -> None:
     drop(b, VOLUME)
     size = fill(a, image, args.size_mb)
     print("volume %s on %s: %d bytes (%.0f MB), moved to %s %d times; archives and streams pass through the "
-          "controller" % (VOLUME, args.source, size, size / 1e6, args.target, args.repeat))
+          "controller; load average before: %s" % (VOLUME, args.source, size, size / 1e6, args.target, args.repeat,
+                                                   load()))
     work = Path(tempfile.mkdtemp(prefix="dockhand-mv-bench-"))
-    transfer = work / "transfer.yml"
-    transfer.write_text(TRANSFER)
+    books = {"archives": work / "archives.yml", "stream": work / "stream.yml"}
+    books["archives"].write_text(ARCHIVES)
+    books["stream"].write_text(STREAM)
+    endpoints = {n: endpoint(lab, n) for n in (args.source, args.target)}
     raw_command = "%s tar -C %s -cf - . | %s tar -C %%s -xf -" % (ssh(lab, source), mountpoint(a, VOLUME),
                                                                   ssh(lab, target))
-    times: dict[str, list[float]] = {"playbook": [], "raw": [], "full": []}
+    times: dict[str, list[float]] = {m: [] for m in modes + ["raw", "full"]}
+    inside: dict[str, list[float]] = {m: [] for m in modes}
     try:
         for _round in range(args.repeat):
-            drop(b, VOLUME)
-            times["playbook"].append(playbook(lab, transfer, dict(
-                source=args.source, target=args.target, volume=VOLUME, archives=ARCHIVES,
-                controller=str(work / "controller")), work))
+            for mode in modes:
+                drop(b, VOLUME)
+                extra: dict[str, Any] = dict(source=args.source, target=args.target, volume=VOLUME,
+                                             archives=ARCHIVES_DIR, controller=str(work / "controller"))
+                if mode != "archives":
+                    b.volumes.create(VOLUME)
+                    extra.update(endpoints=endpoints, compression="none" if mode == "stream-none" else "zstd",
+                                 paths={args.source: mountpoint(a, VOLUME), args.target: mountpoint(b, VOLUME)},
+                                 report=str(work / "report.json"))
+                times[mode].append(playbook(lab, books["archives" if mode == "archives" else "stream"], extra, work))
+                if mode != "archives":
+                    inside[mode].append(json.loads((work / "report.json").read_text())["duration"])
             drop(b, VOLUME)
             b.volumes.create(VOLUME)
             start = time.monotonic()
@@ -196,16 +242,21 @@ def main() -> None:
         a.close()
         b.close()
     raw = statistics.median(times["raw"])
-    for what in ("playbook", "full"):
+    print("load average after: %s" % load())
+    for what in modes + ["full"]:
         if not times[what]:
             continue
         ours = statistics.median(times[what])
         ratio = raw / ours
-        print("%-8s %7.2f s %7.1f MB/s | raw tar|ssh|tar %6.2f s %7.1f MB/s | raw/%s %.2f (target >= %.1f)%s"
+        print("%-11s %7.2f s %7.1f MB/s | raw tar|ssh|tar %6.2f s %7.1f MB/s | raw/%s %.2f (target >= %.1f)%s"
               % (what, ours, size / 1e6 / ours, raw, size / 1e6 / raw, what, ratio, TARGET,
                  "" if ratio >= TARGET else "  BELOW TARGET"))
         rounds = " ".join("%.2f" % t for t in times[what])
-        print("         rounds: %s, raw rounds: %s" % (rounds, " ".join("%.2f" % t for t in times["raw"])))
+        print("            rounds: %s, raw rounds: %s" % (rounds, " ".join("%.2f" % t for t in times["raw"])))
+        if inside.get(what):
+            module = statistics.median(inside[what])
+            print("            the module alone (no Ansible start): %.2f s %.1f MB/s, raw/module %.2f"
+                  % (module, size / 1e6 / module, raw / module))
 
 
 if __name__ == "__main__":

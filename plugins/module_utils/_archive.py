@@ -27,8 +27,10 @@ import posixpath
 import queue
 import re
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import tarfile
 import threading
 import zlib
@@ -925,10 +927,15 @@ def _tar_names(paths: Iterable[str], batch: int = 1 << 16) -> Iterator[bytes]:
         yield b"".join(parts)
 
 
+def _tar_create_names(root: str) -> list[str]:
+    """GNU tar archiving, from ``root``, the NUL-terminated names fed on its stdin (see :func:`_tar_names`)."""
+    return TAR_CREATE + ["--directory=" + root, "--null", "--verbatim-files-from", "--files-from=-"]
+
+
 def _archive_names(root: str, writer: ArchiveWriter, names: Iterable[bytes]) -> None:
     """GNU tar archives the names fed to it from ``root`` into ``writer``: compressed by the zstd command, or not
     compressed at all, straight into the archive file; through this process's codec otherwise."""
-    argv = TAR_CREATE + ["--directory=" + root, "--null", "--verbatim-files-from", "--files-from=-"]
+    argv = _tar_create_names(root)
     through = writer.compressor_command()
     what = "archiving %s" % root
     if through is not None or writer.compression == "none":
@@ -1284,3 +1291,370 @@ def ensure_directory(path: str) -> bool:
 
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Streams between hosts: a volume's tree read on one host and written on another in one pipe, nothing at rest.
+#
+# The sender writes frames to its stdout: a kind byte, a 4-byte big-endian length, the payload. ``H`` (JSON: format
+# and compression), ``D`` (the compressed tar stream, in order), then ``T`` (JSON: sha256 and length of all ``D``
+# payloads, and the listing the source's safety walk produced while tar read) or ``E`` (JSON: why the sender
+# stopped). The receiver checks every entry with the safety rule BEFORE tar sees its header, hashes what it got,
+# and accepts the result only when the stream ended with ``T``, the sha256 matches, and the tree tar wrote lists
+# exactly as the stream did (and as the source's walk, unless ``live``). Otherwise it empties the directory.
+# This module is shipped to both hosts and run there by :func:`main` (it needs nothing beyond the standard library).
+
+STREAM_FORMAT = "dockhand.containers/volume-stream"
+STREAM_VERSION = 1
+STREAM_COMPRESSIONS = ("zstd", "none")
+_FRAME_HEAD = 5
+FRAME_HEADER, FRAME_DATA, FRAME_TRAILER, FRAME_ERROR = b"H", b"D", b"T", b"E"
+
+
+def _write_all(fd: int, data: Buffer) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_frame(fd: int, kind: bytes, payload: Buffer) -> None:
+    _write_all(fd, kind + len(payload).to_bytes(4, "big"))
+    if len(payload):
+        _write_all(fd, payload)
+
+
+def _read_exactly(handle: IO[bytes], size: int) -> Optional[bytes]:
+    """``size`` bytes, or None at a clean end before the first byte; ArchiveError when the end cuts them."""
+    parts = []
+    left = size
+    while left:
+        data = handle.read(left)
+        if not data:
+            if left == size:
+                return None
+            raise ArchiveError("the stream ends in the middle of a frame (the sender or the connection stopped)")
+        parts.append(data)
+        left -= len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def read_frames(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """(kind, payload) for each frame of a stream until its end."""
+    while True:
+        head = _read_exactly(handle, _FRAME_HEAD)
+        if head is None:
+            return
+        kind, size = head[:1], int.from_bytes(head[1:], "big")
+        if kind not in (FRAME_HEADER, FRAME_DATA, FRAME_TRAILER, FRAME_ERROR) or size > 64 * CHUNK:
+            raise ArchiveError("the stream holds a damaged frame (kind %r, %d bytes): not a volume stream, or "
+                               "altered on the way" % (kind, size))
+        payload = _read_exactly(handle, size) if size else b""
+        if payload is None:
+            raise ArchiveError("the stream ends in the middle of a frame (the sender or the connection stopped)")
+        yield kind, payload
+
+
+class StreamWriter:
+    """Compresses and hashes a tar stream and writes it as ``D`` frames onto a file descriptor."""
+
+    def __init__(self, fd: int, compression: str, level: Optional[int]) -> None:
+        if compression not in STREAM_COMPRESSIONS:
+            raise ArchiveError("a stream's compression must be one of %s (got %r)"
+                               % (", ".join(STREAM_COMPRESSIONS), compression))
+        self.fd = fd
+        self.compression = compression
+        self.level = DEFAULT_LEVELS[compression] if level is None else level
+        self.codec = compressor(compression, level, workers=1)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write_compressed(self, data: Buffer) -> int:
+        """Bytes already compressed the way this stream is (by :meth:`compressor_command`), or not compressed."""
+        if len(data):
+            self.sha256.update(data)
+            self.size += len(data)
+            write_frame(self.fd, FRAME_DATA, data)
+        return len(data)
+
+    def write(self, data: Buffer) -> int:
+        for chunk in self.codec.feed(data):
+            self.write_compressed(chunk)
+        return len(data)
+
+    def compressor_command(self) -> Optional[list[str]]:
+        """The zstd command when this host has it (multi-threaded, outside this process); None otherwise."""
+        command = shutil.which("zstd") if self.compression == "zstd" else None
+        return [command, "-q", "-c", "-T0", "-%d" % self.level] if command else None
+
+    def finish(self) -> dict[str, Any]:
+        for chunk in self.codec.finish():
+            self.write_compressed(chunk)
+        return dict(sha256=self.sha256.hexdigest(), stream_bytes=self.size)
+
+    def close(self) -> None:
+        self.codec.close()
+
+
+def send_directory(root: str, fd: int, compression: str = "zstd", level: Optional[int] = None) -> dict[str, Any]:
+    """Send ``root``'s tree as a stream to ``fd``; the trailer sent. An ``E`` frame says why, when it fails.
+
+    The safety walk feeds tar as it goes (as :func:`archive_tree` does): what is sent is what was checked.
+    """
+    try:
+        check = SafetyCheck()
+        writer = StreamWriter(fd, compression, level)
+        try:
+            write_frame(fd, FRAME_HEADER, json.dumps(dict(format=STREAM_FORMAT, format_version=STREAM_VERSION,
+                                                          compression=compression)).encode())
+            through = writer.compressor_command()
+            _run_tar(_tar_create_names(root), "reading %s" % root, feed=_tar_names(walk_checked(root, check)),
+                     through=through, sink=writer.write_compressed if through else writer.write)
+            trailer = writer.finish()
+        finally:
+            writer.close()
+        listing = check.listing
+        trailer.update(files=listing.files, bytes=listing.bytes, listing_sha256=listing.digest())
+        write_frame(fd, FRAME_TRAILER, json.dumps(trailer).encode())
+        return trailer
+    except (ArchiveError, OSError) as exc:
+        message = "reading %s failed: %s" % (root, exc)
+        try:
+            write_frame(fd, FRAME_ERROR, json.dumps(dict(msg=message)).encode())
+        except OSError:
+            pass  # nobody listens any more
+        raise ArchiveError(message)
+
+
+class _Gate:
+    """Passes a tar stream on to ``sink`` only up to ``allowed``: the bytes of entries the safety rule accepted.
+
+    The tar parser reads ahead (the next header, a chunk beyond it); those bytes wait here until their entry is
+    checked, so tar never sees an entry we refuse.
+    """
+
+    def __init__(self, sink: Callable[[Buffer], Any]) -> None:
+        self.sink = sink
+        self.held: list[bytes] = []
+        self.start = 0  # stream position of the first held byte
+        self.allowed = 0
+
+    def hold(self, chunk: bytes) -> None:
+        self.held.append(chunk)
+        self._flush()
+
+    def allow(self, position: int) -> None:
+        if position > self.allowed:
+            self.allowed = position
+            self._flush()
+
+    def allow_all(self) -> None:
+        self.allow(self.start + sum(len(c) for c in self.held))
+
+    def _flush(self) -> None:
+        while self.held and self.start < self.allowed:
+            chunk = self.held[0]
+            take = min(len(chunk), self.allowed - self.start)
+            self.sink(chunk if take == len(chunk) else memoryview(chunk)[:take])
+            self.start += take
+            if take == len(chunk):
+                self.held.pop(0)
+            else:
+                self.held[0] = chunk[take:]
+
+
+class _TarSink:
+    """GNU tar extracting into ``root`` from its stdin; ``write`` feeds it, ``finish`` waits and checks."""
+
+    def __init__(self, root: str) -> None:
+        try:
+            self.proc = subprocess.Popen(TAR_EXTRACT + ["--directory=" + root], stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+        except OSError as exc:
+            raise ArchiveError("receiving needs GNU tar on this host: %s" % exc.strerror)
+        if self.proc.stdin is not None:
+            _grow_pipe(self.proc.stdin)
+        self.errors: list[bytes] = []
+        self.reader = threading.Thread(target=self._read_errors, daemon=True)
+        self.reader.start()
+
+    def _read_errors(self) -> None:
+        if self.proc.stderr is not None:
+            self.errors.append(self.proc.stderr.read())
+
+    def write(self, data: Buffer) -> None:
+        try:
+            self.proc.stdin.write(data)  # type: ignore[union-attr]
+        except BrokenPipeError:
+            self.finish()  # tar stopped reading: its status says why
+            raise ArchiveError("tar stopped reading the stream")
+
+    def finish(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        code = self.proc.wait()
+        self.reader.join()
+        if code != 0:
+            message = b"".join(self.errors).decode("utf-8", "replace").strip()
+            raise ArchiveError("tar exit %d: %s" % (code, message[-2000:] or "no message"))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.finish()
+        except ArchiveError:
+            pass
+
+
+def _stream_chunks(handle: IO[bytes], state: dict[str, Any]) -> Iterator[bytes]:
+    """The tar stream of a volume stream on ``handle`` (decompressed); fills ``state`` with header and trailer."""
+    codec: Optional[Codec] = None
+    sha256 = hashlib.sha256()
+    size = 0
+    try:
+        for kind, payload in read_frames(handle):
+            if kind == FRAME_ERROR:
+                raise ArchiveError("the sender stopped: %s" % _json_frame(payload).get("msg", "no message"))
+            if kind == FRAME_HEADER:
+                header = _json_frame(payload)
+                if header.get("format") != STREAM_FORMAT or header.get("format_version") != STREAM_VERSION:
+                    raise ArchiveError("not a volume stream this collection reads (format %r version %r)"
+                                       % (header.get("format"), header.get("format_version")))
+                if header.get("compression") not in STREAM_COMPRESSIONS:
+                    raise ArchiveError("the stream's compression %r is unknown" % header.get("compression"))
+                state["header"] = header
+                codec = decompressor(header["compression"])
+                continue
+            if codec is None:
+                raise ArchiveError("the stream does not start with its header: not a volume stream")
+            if kind == FRAME_TRAILER:
+                yield from codec.finish()
+                state["trailer"] = _json_frame(payload)
+                state["received"] = dict(sha256=sha256.hexdigest(), stream_bytes=size)
+                return
+            sha256.update(payload)
+            size += len(payload)
+            yield from codec.feed(payload)
+        raise ArchiveError("the stream ended before its trailer (the sender or the connection stopped)")
+    finally:
+        if codec is not None:
+            codec.close()
+
+
+def _json_frame(payload: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(payload.decode("utf-8"))
+    except ValueError:
+        raise ArchiveError("the stream holds a damaged header or trailer")
+    if not isinstance(value, dict):
+        raise ArchiveError("the stream holds a damaged header or trailer")
+    return value
+
+
+def receive_directory(root: str, handle: IO[bytes], live: bool = False,
+                      replace_listing: Optional[str] = None) -> dict[str, Any]:
+    """Write the stream on ``handle`` into ``root`` (empty, or holding exactly ``replace_listing``), verified.
+
+    On any failure ``root`` is emptied again and ArchiveError says why (and that it was emptied).
+    """
+    before = host_listing(root)
+    if before.files and before.digest() != replace_listing:
+        raise ArchiveError("%s is not empty (%d entries); nothing was written" % (root, before.files))
+    state: dict[str, Any] = {}
+    tar: Optional[_TarSink] = None
+    try:
+        if before.files:
+            clear_directory(root)
+        tar = _TarSink(root)
+        gate = _Gate(tar.write)
+        source = _ChunkReader(_stream_chunks(handle, state), gate.hold)
+        check = SafetyCheck()
+        try:
+            with tarfile.open(fileobj=source, mode="r:") as archive:  # type: ignore[call-overload]
+                while True:
+                    member = archive.next()
+                    if member is None:
+                        break
+                    archive.members.clear()
+                    check.add_member(member)
+                    gate.allow(archive.offset)
+        except tarfile.TarError as exc:
+            raise ArchiveError("the tar stream is unreadable: %s" % exc)
+        source.drain()
+        gate.allow_all()
+        tar.finish()
+        return _verified(root, state, check.listing, live)
+    except BaseException as exc:
+        if tar is not None:
+            tar.kill()
+        clear_directory(root)
+        if isinstance(exc, (ArchiveError, OSError, zlib.error)):
+            raise ArchiveError("%s; %s was emptied again" % (exc, root))
+        raise
+
+
+def _verified(root: str, state: dict[str, Any], streamed: Listing, live: bool) -> dict[str, Any]:
+    """The result of a complete stream, or ArchiveError when anything disagrees."""
+    header, trailer, received = state["header"], state["trailer"], state["received"]
+    if received["sha256"] != trailer.get("sha256") or received["stream_bytes"] != trailer.get("stream_bytes"):
+        raise ArchiveError("the stream arrived with sha256 %s (%d bytes) but the sender sent %s (%s bytes): it was "
+                           "altered on the way" % (received["sha256"], received["stream_bytes"], trailer.get("sha256"),
+                                                   trailer.get("stream_bytes")))
+    source_matches = streamed.digest() == trailer.get("listing_sha256") and streamed.files == trailer.get("files")
+    if not source_matches and not live:
+        raise ArchiveError("the stream lists %d entries (listing %s) but the source listed %s (listing %s): the "
+                           "data changed while it was read" % (streamed.files, streamed.digest()[:12],
+                                                               trailer.get("files"),
+                                                               str(trailer.get("listing_sha256"))[:12]))
+    written = host_listing(root)
+    differences = written.differences(streamed)
+    if differences:
+        raise ArchiveError("%s differs from the stream after extraction: %s" % (root, "; ".join(differences)))
+    return dict(files=written.files, bytes=written.bytes, listing_sha256=written.digest(), sha256=trailer["sha256"],
+                stream_bytes=trailer["stream_bytes"], compression=header["compression"],
+                source_files=trailer.get("files"), source_listing_sha256=trailer.get("listing_sha256"),
+                source_changed=not source_matches)
+
+
+def _report(result: dict[str, Any]) -> None:
+    """The receiver's one JSON line on stdout, for the controller."""
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``send DIR [COMPRESSION [LEVEL]]`` or ``receive DIR [--live] [--replace LISTING_SHA256]``, run on a host.
+
+    The sender's stdout is the stream; the receiver reads it on stdin and prints one JSON line: its result, or
+    ``{"failed": true, "msg": ...}``. Both exit 1 on failure.
+    """
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise ArchiveError("stopped by signal %d" % signum)
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, stop)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if len(args) >= 2 and args[0] == "send":
+            level = int(args[3]) if len(args) > 3 else None
+            send_directory(args[1], sys.stdout.fileno(), args[2] if len(args) > 2 else "zstd", level)
+            return 0
+        if len(args) >= 2 and args[0] == "receive":
+            replace = args[args.index("--replace") + 1] if "--replace" in args else None
+            result = receive_directory(args[1], sys.stdin.buffer, live="--live" in args, replace_listing=replace)
+            _report(result)
+            return 0
+        raise ArchiveError("usage: send DIR [COMPRESSION [LEVEL]] | receive DIR [--live] [--replace SHA256]")
+    except (ArchiveError, OSError, ValueError) as exc:
+        if args and args[0] == "receive":
+            try:
+                _report(dict(failed=True, msg=str(exc)))
+            except OSError:
+                pass
+        else:
+            sys.stderr.write("%s\n" % exc)
+        return 1

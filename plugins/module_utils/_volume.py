@@ -403,7 +403,7 @@ def describe_volume(engine: Engine, volume: dict[str, Any], stats: bool = True,
     return dict(
         name=volume["Name"], driver=volume.get("Driver"), driver_options=volume.get("Options") or {},
         labels=volume.get("Labels") or {}, mountpoint=volume.get("Mountpoint"), scope=volume.get("Scope"),
-        created_at=volume.get("CreatedAt"), data_on_host=path is not None, bytes=size, files=files,
+        created_at=volume.get("CreatedAt"), data_on_host=path is not None, data_path=path, bytes=size, files=files,
         users=volume_users(engine, volume["Name"]) if users is None else users,
     )
 

@@ -189,6 +189,11 @@ volume:
     data_on_host:
       description: Whether the data is a directory this module reads directly (then O(force) and sizes need no helper).
       type: bool
+    data_path:
+      description:
+        - The directory holding the data where the module ran (for M(dockhand.containers.volume_transfer)); null
+          when the data is reachable only through a container.
+      type: str
     bytes:
       description: Bytes in regular files; null when the data is not readable on the host.
       type: int

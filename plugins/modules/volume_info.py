@@ -105,6 +105,11 @@ volumes:
     data_on_host:
       description: Whether the data is a directory this module reads directly.
       type: bool
+    data_path:
+      description:
+        - The directory holding the data where the module ran (for M(dockhand.containers.volume_transfer)); null
+          when the data is reachable only through a container.
+      type: str
     bytes:
       description: Bytes in regular files; null when not readable on this host or O(stats=false).
       type: int

@@ -1,8 +1,10 @@
 """Scenario: playbooks/move_service.yml moves a service and its volume from node2 to node3 over SSH.
 
-A failure on the target (a volume of the same name already holding other data there) leaves the service running
-on node2 with its data and says so; the move then succeeds with remove_source, and node3 runs the same digest with
-an identical listing of the volume (read on both engines) while node2 keeps nothing.
+A volume of the same name already holding other data on node3 stops the move before anything changes (the service
+runs on node2 with its data, node3's volume keeps its data); the move then succeeds over the stream path with
+remove_source, and node3 runs the same digest with an identical listing of the volume (read on both engines) while
+node2 keeps nothing. The archives path (move_service_transfer: archives, the fallback for other connections and
+volumes not on the host's filesystem) moves the same way.
 """
 
 from __future__ import annotations
@@ -67,14 +69,15 @@ def test_move_service_fails_safely_then_moves_with_its_data(
     extra = dict(move_service_from="node2", move_service_to="node3", move_service_spec=spec,
                  move_service_controller_dir=str(tmp_path / "controller"))
 
-    # node3 already has a volume of that name with other data: the restore refuses, node2 runs again.
+    # node3 already has a volume of that name with other data: refused before anything changes, node2 runs on.
     b.volumes.create(VOLUME)
     in_volume(b, image, VOLUME, "echo other > /v/other")
     failed = run_playbook(PLAYBOOK, extra_vars=extra).assert_failed()
-    assert "runs on node2 again" in failed.stdout, failed.describe()
+    assert "Nothing was changed: the service still runs on node2" in failed.stdout, failed.describe()
     assert a.containers.get(NAME).status == "running"
     assert listing(a, image, VOLUME) == before
     assert NAME not in [c.name for c in b.containers.list(all=True, ignore_removed=True)]
+    assert in_volume(b, image, VOLUME, "cat /v/other").strip() == "other"
     b.volumes.get(VOLUME).remove()
 
     moved = run_playbook(PLAYBOOK, extra_vars=dict(extra, move_service_remove_source=True)).assert_ok()
@@ -85,3 +88,26 @@ def test_move_service_fails_safely_then_moves_with_its_data(
     assert NAME not in [c.name for c in a.containers.list(all=True, ignore_removed=True)]
     assert VOLUME not in [v.name for v in a.volumes.list()]
     assert moved.task("Start the service on the target host and wait for it to be healthy", host="node3")["changed"]
+    assert "transfer path stream" in moved.stdout
+    assert moved.task("Stream the final copy of each volume over the first one, verified on both ends", host="node3")
+
+
+def test_move_service_over_archives_when_asked(
+        lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
+        pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+    source, _target, a, b, image = pair
+    spec: dict[str, Any] = dict(name=NAME, image=lab.images["v1"].pinned, volumes=[VOLUME + ":/data"],
+                                ports=["%d:8080" % PORT], registry_username=lab.registry_username,
+                                registry_password=lab.registry_password)
+    run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
+    in_volume(a, image, VOLUME, "mkdir -p /v/db && head -c 100000 /dev/urandom > /v/db/blob && "
+                                "ln -s db/blob /v/current && for i in $(seq 1 10); do echo $i > /v/db/f$i; done")
+    before = listing(a, image, VOLUME)
+    moved = run_playbook(PLAYBOOK, extra_vars=dict(
+        move_service_from="node2", move_service_to="node3", move_service_spec=spec, move_service_transfer="archives",
+        move_service_controller_dir=str(tmp_path / "controller"))).assert_ok()
+    assert "transfer path archives" in moved.stdout
+    assert moved.task("Restore each volume with its name, driver and options", host="node3")["changed"]
+    assert b.containers.get(NAME).status == "running"
+    assert listing(b, image, VOLUME) == before
+    assert a.containers.get(NAME).status == "exited" and listing(a, image, VOLUME) == before

@@ -330,3 +330,155 @@ def test_without_the_zstd_command_libzstd_compresses_the_same_format(tmp_path: P
         assert handle.read(4) == b"\x28\xb5\x2f\xfd"  # a zstd frame, written by libzstd in this process
     A.extract_to_directory(path, manifest, str(out))
     assert A.host_listing(str(out)).differences(A.verify_archive(path, manifest)) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Streams between hosts (send on one, receive on the other): here through a file, with the real GNU tar.
+
+
+def sent(tmp_path: Path, root: Path, compression: str = "zstd") -> Path:
+    path = tmp_path / "stream"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        A.send_directory(str(root), fd, compression)
+    finally:
+        os.close(fd)
+    return path
+
+
+def frames_of(path: Path) -> list[tuple[bytes, bytes]]:
+    with open(path, "rb") as handle:
+        return list(A.read_frames(handle))
+
+
+def write_frames(path: Path, frames: list[tuple[bytes, bytes]]) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for kind, payload in frames:
+            A.write_frame(fd, kind, payload)
+    finally:
+        os.close(fd)
+    return path
+
+
+def received(path: Path, out: Path, **kwargs: object) -> dict[str, object]:
+    with open(path, "rb") as handle:
+        return A.receive_directory(str(out), handle, **kwargs)  # type: ignore[arg-type]
+
+
+def crafted_stream(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    """A well-formed stream (header, data, trailer with the right sha256) carrying a crafted tar."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    data = buffer.getvalue()
+    header = dict(format=A.STREAM_FORMAT, format_version=A.STREAM_VERSION, compression="none")
+    trailer = dict(sha256=hashlib.sha256(data).hexdigest(), stream_bytes=len(data), files=len(members), bytes=0,
+                   listing_sha256="")
+    return write_frames(tmp_path / "crafted", [(A.FRAME_HEADER, json.dumps(header).encode()), (A.FRAME_DATA, data),
+                                               (A.FRAME_TRAILER, json.dumps(trailer).encode())])
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_tree(src)
+    return src, out
+
+
+@pytest.mark.parametrize("compression", A.STREAM_COMPRESSIONS)
+def test_stream_writes_the_same_tree_and_reports_both_ends(tmp_path: Path, dirs: tuple[Path, Path],
+                                                           compression: str) -> None:
+    src, out = dirs
+    result = received(sent(tmp_path, src, compression), out)
+    source = A.host_listing(str(src))
+    assert A.host_listing(str(out)).differences(source) == []
+    assert result["listing_sha256"] == result["source_listing_sha256"] == source.digest()
+    assert result["files"] == source.files and result["source_changed"] is False
+    assert (out / "big").read_bytes() == (src / "big").read_bytes()
+    assert os.stat(out / "hard").st_ino == os.stat(out / "dir" / "file").st_ino
+
+
+@pytest.mark.parametrize("compression,message", [("none", "altered on the way"), ("zstd", "zstd|altered|unreadable")])
+def test_stream_with_a_flipped_byte_is_refused_and_the_target_emptied(
+        tmp_path: Path, dirs: tuple[Path, Path], compression: str, message: str) -> None:
+    src, out = dirs
+    frames = frames_of(sent(tmp_path, src, compression))
+    index = max(i for i, (kind, payload) in enumerate(frames) if kind == A.FRAME_DATA and len(payload) > 5000)
+    payload = bytearray(frames[index][1])
+    payload[len(payload) // 2] ^= 0x01
+    frames[index] = (A.FRAME_DATA, bytes(payload))
+    with pytest.raises(A.ArchiveError, match=message):
+        received(write_frames(tmp_path / "tampered", frames), out)
+    assert os.listdir(out) == []
+
+
+def test_stream_cut_before_its_trailer_is_refused_and_the_target_emptied(tmp_path: Path,
+                                                                         dirs: tuple[Path, Path]) -> None:
+    src, out = dirs
+    frames = frames_of(sent(tmp_path, src))
+    with pytest.raises(A.ArchiveError, match="ended before its trailer"):
+        received(write_frames(tmp_path / "cut", frames[:-1]), out)
+    assert os.listdir(out) == []
+
+
+def test_stream_error_frame_reports_the_senders_reason(tmp_path: Path, dirs: tuple[Path, Path]) -> None:
+    src, out = dirs
+    os.mkfifo(src / "pipe")
+    with pytest.raises(A.ArchiveError, match="is a FIFO"):
+        sent(tmp_path, src)
+    with pytest.raises(A.ArchiveError, match="the sender stopped: .*is a FIFO"):
+        received(tmp_path / "stream", out)
+    assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("members,message", [
+    ([(member("./ok"), b"fine"), (member("./../escape"), b"x")], "climbs out of the volume"),
+    ([(member("./ok"), b"fine"), (member("/abs"), b"x")], "has an absolute path"),
+    ([(member("./ok"), b"fine"), (member("./root", tarfile.SYMTYPE, "OUTSIDE"), b""), (member("./root/x"), b"x")],
+     "points outside the volume"),
+    ([(member("./passwd", tarfile.LNKTYPE, "/etc/passwd"), b"")], "hard link './passwd' points outside"),
+    ([(member("./dev", tarfile.CHRTYPE), b"")], "is a character device"),
+    ([(member("./pipe", tarfile.FIFOTYPE), b"")], "is a FIFO"),
+])
+def test_stream_with_an_unsafe_entry_is_refused_before_tar_sees_it(
+        tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]], message: str) -> None:
+    out, outside = tmp_path / "vol" / "out", tmp_path / "outside"
+    out.mkdir(parents=True)
+    outside.mkdir()
+    for info, _data in members:
+        info.linkname = info.linkname.replace("OUTSIDE", str(outside))
+    with pytest.raises(A.ArchiveError, match=message + ".*emptied again"):
+        received(crafted_stream(tmp_path, members), out)
+    assert os.listdir(out) == [] and os.listdir(outside) == []
+    assert sorted(os.listdir(tmp_path / "vol")) == ["out"]
+
+
+def test_stream_into_a_directory_with_data_is_refused_unless_it_is_the_first_copy(
+        tmp_path: Path, dirs: tuple[Path, Path]) -> None:
+    src, out = dirs
+    (out / "other").write_text("keep me")
+    with pytest.raises(A.ArchiveError, match="is not empty .* nothing was written"):
+        received(sent(tmp_path, src), out)
+    assert (out / "other").read_text() == "keep me"
+    os.unlink(out / "other")
+    first = received(sent(tmp_path, src), out, live=True)
+    (src / "added").write_text("after the first copy")
+    final = received(sent(tmp_path, src), out, replace_listing=first["listing_sha256"])
+    assert final["listing_sha256"] == A.host_listing(str(src)).digest() != first["listing_sha256"]
+
+
+def test_stream_of_a_source_that_changed_while_read_is_refused_unless_live(tmp_path: Path,
+                                                                           dirs: tuple[Path, Path]) -> None:
+    src, out = dirs
+    frames = frames_of(sent(tmp_path, src))
+    trailer = json.loads(frames[-1][1])
+    frames[-1] = (A.FRAME_TRAILER, json.dumps(dict(trailer, files=trailer["files"] + 1)).encode())
+    with pytest.raises(A.ArchiveError, match="the data changed while it was read"):
+        received(write_frames(tmp_path / "changed", frames), out)
+    assert os.listdir(out) == []
+    assert received(tmp_path / "changed", out, live=True)["source_changed"] is True
