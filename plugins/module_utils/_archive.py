@@ -691,7 +691,9 @@ class ArchiveWriter:
         self.partial = path + ".partial"
         self.compression = compression
         self.level = DEFAULT_LEVELS[compression] if level is None else level
-        self.codec = compressor(compression, level, workers)
+        check_compression(compression, level)
+        self.workers = workers
+        self._codec: Optional[Codec] = None  # made on first use: the fast path compresses in another process
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.committed = False
@@ -701,7 +703,6 @@ class ArchiveWriter:
         try:
             self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
-            self.codec.close()
             raise ArchiveError("cannot write %s: %s" % (self.partial, exc.strerror))
         self.queue: queue.Queue[Optional[bytes]] = queue.Queue(maxsize=8)
         self.thread = threading.Thread(target=self._drain, name="archive-writer")
@@ -711,6 +712,12 @@ class ArchiveWriter:
 
     def __enter__(self) -> "ArchiveWriter":
         return self
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec is None:
+            self._codec = compressor(self.compression, self.level, self.workers)
+        return self._codec
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -799,7 +806,8 @@ class ArchiveWriter:
         if self.follower is not None:
             self.follower.cancel()
         self.write_behind.close()
-        self.codec.close()
+        if self._codec is not None:
+            self._codec.close()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -195,7 +195,7 @@ def main() -> None:
     if problems:
         module.fail_json(msg="; ".join(problems))
     engine = Engine.from_module(module)
-    before = archives_diff(request.dest, request.volume)
+    before = archives_diff(request.dest, request.volume) if module._diff else []
     try:
         outcome = backup_volume(engine, request, check_mode=module.check_mode)
     except (BackupError, EngineError, VolumeError) as exc:
