@@ -3,8 +3,15 @@
 """The per-host deploy lock: a small JSON file that says who deploys here, for which run, since when.
 
 Taking it is atomic (a complete temporary file hard-linked to the lock's name, which fails when
-the name exists), so two deploys racing for one host cannot both win. A lock left by a run that
-died stays until someone breaks it on purpose (``force``): its age is shown, never judged.
+the name exists), so two deploys racing for one host cannot both win. A lock's age is shown, never
+judged: a lock left by a run that ended without releasing it (it lost the host mid-roll, or it was
+killed) is taken over only on evidence that the run has ended, or broken on purpose (``force``).
+
+The evidence lives on the controller: each run records itself in a journal directory there (its
+ansible-playbook process, identified by pid and start time, and the controller's boot id), and
+:func:`ended_runs` lists the recorded runs whose process is gone. A lock held by one of those is
+taken over (``take_over``); a lock from a run the journal does not know (another controller, an AWX
+job's container that is gone) still needs ``force``.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
+import socket
 import tempfile
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
 
 
 class LockError(Exception):
@@ -79,9 +88,10 @@ class LockOutcome:
     lock: Optional[Holder]          # the lock after the task (None: no lock)
     previous: Optional[Holder]      # the lock before the task
     broken: bool = False            # another run's lock was broken (force)
+    taken_over: bool = False        # the lock of a run known to have ended was taken over (take_over)
 
     def as_dict(self, diff: bool) -> dict[str, Any]:
-        result: dict[str, Any] = dict(changed=self.changed, broken=self.broken,
+        result: dict[str, Any] = dict(changed=self.changed, broken=self.broken, taken_over=self.taken_over,
                                       lock=self.lock.as_dict() if self.lock else None,
                                       previous=self.previous.as_dict() if self.previous else None)
         if diff:
@@ -112,17 +122,21 @@ def _write_new(path: str, holder: Holder, replace: bool) -> None:
             os.unlink(temporary)
 
 
-def acquire(path: str, me: Holder, *, force: bool, check_mode: bool,
+def acquire(path: str, me: Holder, *, force: bool, check_mode: bool, take_over: Sequence[str] = (),
             now: Callable[[], datetime.datetime] = utc_now) -> LockOutcome:
+    """Take the lock; ``take_over``: run ids known to have ended, whose leftover lock is taken over."""
     current = read_lock(path)
     if current is not None and current.run_id == me.run_id:
         return LockOutcome(changed=False, lock=current, previous=current)
-    if current is not None and not force:
-        raise LockError("another deploy holds this host: %s. Wait for it to finish; if that run is gone, break the "
-                        "lock with force=true (the rolling playbooks: -e rolling_update_break_lock=true); lock file %s"
-                        % (describe(current, now()), path), current)
+    taking_over = current is not None and bool(current.run_id) and current.run_id in take_over
+    if current is not None and not force and not taking_over:
+        raise LockError("another deploy holds this host: %s. Wait for it to finish. If that run has ended (its "
+                        "controller has no record of it running: another controller, or an AWX job that is over), "
+                        "break the lock with force=true (the rolling playbooks: -e rolling_update_break_lock=true); "
+                        "lock file %s" % (describe(current, now()), path), current)
+    broken = current is not None and not taking_over
     if check_mode:
-        return LockOutcome(changed=True, lock=me, previous=current, broken=current is not None)
+        return LockOutcome(changed=True, lock=me, previous=current, broken=broken, taken_over=taking_over)
     try:
         _write_new(path, me, replace=current is not None)
     except FileExistsError:
@@ -131,7 +145,7 @@ def acquire(path: str, me: Holder, *, force: bool, check_mode: bool,
                         % (describe(winner, now()) if winner else "unknown", path), winner)
     except OSError as exc:
         raise LockError("cannot write the deploy lock %s: %s" % (path, exc.strerror or exc))
-    return LockOutcome(changed=True, lock=me, previous=current, broken=current is not None)
+    return LockOutcome(changed=True, lock=me, previous=current, broken=broken, taken_over=taking_over)
 
 
 def release(path: str, run_id: str, *, force: bool, check_mode: bool,
@@ -150,3 +164,163 @@ def release(path: str, run_id: str, *, force: bool, check_mode: bool,
         except OSError as exc:
             raise LockError("cannot remove the deploy lock %s: %s" % (path, exc.strerror or exc))
     return LockOutcome(changed=True, lock=None, previous=current, broken=current.run_id != run_id)
+
+
+# ------------------------------------------------------------------ the controller's run journal
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+PLAYBOOK_COMMANDS = ("ansible-playbook",)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as its controller recorded it, and what it said when it finished (``lost``)."""
+
+    run_id: str
+    holder: str
+    since: str
+    controller: str                 # the controller's hostname
+    boot_id: str                    # the controller's boot, so a pid is never judged across a reboot
+    pid: int                        # the run's ansible-playbook process (0: not found)
+    pid_start: str                  # its start time (clock ticks since boot), so a reused pid is not this run
+    lost: dict[str, str] = field(default_factory=dict)   # host -> why the run left it unfinished
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(run_id=self.run_id, holder=self.holder, since=self.since, controller=self.controller,
+                    boot_id=self.boot_id, pid=self.pid, pid_start=self.pid_start, lost=dict(self.lost))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        return cls(run_id=str(data["run_id"]), holder=str(data["holder"]), since=str(data["since"]),
+                   controller=str(data["controller"]), boot_id=str(data["boot_id"]), pid=int(data["pid"]),
+                   pid_start=str(data["pid_start"]), lost={str(k): str(v) for k, v in dict(data.get("lost") or {}).items()})
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    start: str
+    argv: list[str]
+
+
+def read_process(pid: int, proc: str = "/proc") -> Optional[Process]:
+    """A process's parent, start time and command line from /proc (None: no such process)."""
+    try:
+        with open("%s/%d/stat" % (proc, pid), encoding="utf-8", errors="replace") as handle:
+            stat = handle.read()
+        with open("%s/%d/cmdline" % (proc, pid), "rb") as handle:
+            argv = [arg.decode(errors="replace") for arg in handle.read().split(b"\0") if arg]
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after "pid (comm)", which may hold spaces
+    try:
+        return Process(pid=pid, ppid=int(fields[1]), start=fields[19], argv=argv)
+    except (IndexError, ValueError):
+        return None
+
+
+def playbook_process(pid: int, proc: str = "/proc") -> Optional[Process]:
+    """The outermost ansible-playbook process among ``pid``'s ancestors: the run itself, not a worker it forked."""
+    found: Optional[Process] = None
+    seen = set()
+    current = read_process(pid, proc)
+    while current is not None and current.pid not in seen and current.pid > 1:
+        seen.add(current.pid)
+        if any(os.path.basename(arg) in PLAYBOOK_COMMANDS for arg in current.argv[:2]):
+            found = current
+        current = read_process(current.ppid, proc)
+    return found
+
+
+def boot_id(proc: str = "/proc") -> str:
+    try:
+        with open("%s/sys/kernel/random/boot_id" % proc, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _record_path(journal: str, run_id: str) -> str:
+    if not RUN_ID.match(run_id):
+        raise LockError("run_id %r cannot name a journal file: use letters, digits, '.', '_' and '-' only" % run_id)
+    return os.path.join(journal, run_id + ".json")
+
+
+def read_record(journal: str, run_id: str) -> Optional[RunRecord]:
+    try:
+        with open(_record_path(journal, run_id), encoding="utf-8") as handle:
+            return RunRecord.from_dict(json.load(handle))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LockError("cannot read the run journal entry of %s in %s: %s" % (run_id, journal, exc))
+
+
+def write_record(journal: str, record: RunRecord) -> None:
+    path = _record_path(journal, record.run_id)
+    try:
+        os.makedirs(journal, mode=0o700, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".run-", dir=journal)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record.as_dict(), handle, sort_keys=True)
+            handle.write("\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise LockError("cannot write the run journal %s: %s" % (journal, exc.strerror or exc))
+
+
+def why_ended(record: RunRecord, controller: str, boot: str, proc: str = "/proc") -> Optional[str]:
+    """Why ``record``'s run has certainly ended, or None when it may still run (or this controller cannot tell)."""
+    if record.controller != controller or not record.boot_id:
+        return None
+    if record.boot_id != boot:
+        return "the controller %s has restarted since it started" % controller
+    if record.pid <= 0:
+        return None
+    process = read_process(record.pid, proc)
+    if process is None or process.start != record.pid_start:
+        return "its ansible-playbook process (pid %d on %s) is gone" % (record.pid, controller)
+    return None
+
+
+def ended_runs(journal: str, *, controller: str, boot: str, proc: str = "/proc") -> dict[str, dict[str, Any]]:
+    """Runs of the journal that have certainly ended: run id -> holder, since, why, and the hosts it lost."""
+    try:
+        names = sorted(name for name in os.listdir(journal) if name.endswith(".json"))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise LockError("cannot read the run journal %s: %s" % (journal, exc.strerror or exc))
+    ended: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            record = read_record(journal, name[:-len(".json")])
+        except LockError:
+            continue  # not one of ours, or half written by a run that crashed: it proves nothing
+        why = why_ended(record, controller, boot, proc) if record else None
+        if record is not None and why is not None:
+            ended[record.run_id] = dict(holder=record.holder, since=record.since, why=why, lost=record.lost)
+    return ended
+
+
+def prune_journal(journal: str, ended: dict[str, dict[str, Any]], keep_days: int, now: datetime.datetime) -> list[str]:
+    """Remove the records of ended runs older than ``keep_days``; their run ids."""
+    removed = []
+    for run_id, info in ended.items():
+        try:
+            since = datetime.datetime.strptime(str(info["since"]), "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=datetime.timezone.utc)
+        except ValueError:
+            continue
+        if (now - since).days >= keep_days:
+            try:
+                os.unlink(_record_path(journal, run_id))
+            except OSError:
+                continue
+            removed.append(run_id)
+    return removed
+
+
+def this_controller() -> str:
+    return socket.gethostname()

@@ -12,7 +12,9 @@ description:
   - A deploy lock is a small JSON file on the managed host saying who deploys there, for which run, and since when.
   - Taking it (V(present)) fails when another run holds it, naming that run's holder and since when (and how long
     ago). A run may take its own lock again. Taking it is atomic, so of two deploys racing, one wins.
-  - A lock left behind by a run that died is never judged stale by age; break it on purpose with O(force=true).
+  - A lock left behind by a run that ended without releasing it is never judged stale by age. It is taken over
+    when its run is in O(take_over) (runs known to have ended, from M(dockhand.containers.deploy_run)), or broken
+    on purpose with O(force=true).
   - Releasing it (V(absent)) removes it only when this run holds it, unless O(force=true).
   - It changes no Docker object, so it is not part of the C(dockhand.containers.docker) action group.
 author: dockhand.containers maintainers (@dockhand)
@@ -43,6 +45,14 @@ options:
       - With V(absent), remove the lock whoever holds it.
     type: bool
     default: false
+  take_over:
+    description:
+      - With V(present), run ids of runs known to have ended (the RV(dockhand.containers.deploy_run#module:ended)
+        of M(dockhand.containers.deploy_run)). A lock one of them left is taken over, reported in
+        RV(taken_over) and RV(previous); a lock of any other run still refuses the deploy.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -65,6 +75,12 @@ EXAMPLES = r"""
     run_id: "{{ deploy_run_id }}"
     holder: ops@ctl1
     force: true
+
+- name: Take the lock, taking over one that a run known to have ended left behind
+  dockhand.containers.deploy_lock:
+    run_id: "{{ deploy_run_id }}"
+    holder: ops@ctl1
+    take_over: "{{ journal.ended | list }}"
 
 - name: Release it
   dockhand.containers.deploy_lock:
@@ -95,6 +111,10 @@ broken:
   description: Whether another run's lock was broken or removed (O(force=true)).
   returned: success
   type: bool
+taken_over:
+  description: Whether the lock of a run in O(take_over) was taken over (it is in RV(previous)).
+  returned: success
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -112,6 +132,7 @@ def main() -> None:
             run_id=dict(type="str", required=True),
             holder=dict(type="str", default="unknown"),
             force=dict(type="bool", default=False),
+            take_over=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -121,13 +142,16 @@ def main() -> None:
     try:
         if params["state"] == "present":
             outcome = acquire(params["path"], Holder(params["holder"], params["run_id"], iso(utc_now())),
-                              force=params["force"], check_mode=module.check_mode)
+                              force=params["force"], check_mode=module.check_mode, take_over=params["take_over"])
         else:
             outcome = release(params["path"], params["run_id"], force=params["force"], check_mode=module.check_mode)
     except LockError as exc:
         module.fail_json(msg=str(exc), path=params["path"], lock=exc.holder.as_dict() if exc.holder else None)
     if outcome.broken:
         module.warn("broke the deploy lock of another run: %s" % outcome.previous)
+    if outcome.taken_over and outcome.previous:
+        module.warn("took over the deploy lock left by run %s (%s, since %s), which has ended"
+                    % (outcome.previous.run_id, outcome.previous.holder, outcome.previous.since))
     module.exit_json(path=params["path"], **outcome.as_dict(diff=module._diff))
 
 

@@ -9,9 +9,11 @@ runtime state, the lock and audit files on the nodes (through ``docker exec``, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ sys.path.insert(0, str(LAB_PY.parent))
 from lab import Lab, SpareSet  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
+# Spare nodes and an haproxy of its own: runs beside the per-node passes (tests/integration/conftest.py).
+LAB_GROUP = "spare"
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy.yml"
@@ -34,6 +38,7 @@ MOVING_TAG = "flt-moving"
 LOCK = "/var/lib/dockhand/deploy.lock"
 AUDIT = "/var/log/dockhand/audit.jsonl"
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+FAIL_TASK = "Fail the hosts the run rolled back, could not roll back, lost or did not reach"
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +80,7 @@ def stack_vars(lab: LabState, image: str, journal: Path, **more: Any) -> dict[st
                              "restart_policy": "on-failure", "restart_retries": 3, "wait": "healthy"}],
         "deploy_registry_username": lab.registry_username,
         "deploy_registry_password": lab.registry_password,
+        "rolling_update_journal_path": str(journal),
         **more,
     }
 
@@ -165,6 +171,35 @@ def fleet_on(lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: 
                                                rolling_update_serial="3")).assert_ok()
 
 
+@contextlib.contextmanager
+def once_drained(spares: SpareSet, server: str, fault: Callable[[], None]) -> Iterator[threading.Event]:
+    """Inject ``fault`` as soon as haproxy shows ``server`` drained: the roll is under way, on that host."""
+    fired, stop = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                if admin_states(spares).get(server) == "drain":
+                    fault()
+                    fired.set()
+                    return
+            except Exception as exc:  # reported to the test below, not lost in the thread
+                errors.append(exc)
+                return
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield fired
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    if errors:
+        raise errors[0]
+
+
 # --------------------------------------------------------------------------------------------- tests
 
 
@@ -215,3 +250,93 @@ requests.put(base + "/{MOVING_TAG}", data=manifest.content, headers={{"Content-T
         assert running_image(spares, node.name) == v1.pinned, node.name
         [entry] = audit(spare_lab, spares, node.name)
         assert (entry["result"], entry["services"]) == ("updated", [{"name": SERVICE, "old": None, "new": v1.pinned}])
+
+
+def test_a_node_engine_stopped_mid_roll_stops_the_run_says_so_and_a_rerun_after_it_is_back_converges(
+        lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: SpareSet, spare_lab: Lab,
+        journal: Path) -> None:
+    fleet_on(lab, run_playbook, inventory, spares, journal, "v1")
+    v1, v2 = lab.images["v1"], lab.images["v2"]
+    spare2 = spares.nodes[1]
+    before = {node.name: len(audit(spare_lab, spares, node.name)) for node in spares.nodes}
+    variables = stack_vars(lab, v2.tagged, journal, **haproxy_vars(spares))
+
+    # spare2's engine stops while spare1, the canary, is being updated: the run reaches spare2 with its sshd up
+    # and its engine gone.
+    with once_drained(spares, "spare1", lambda: spare_lab.stop_engine(spare2)) as fired:
+        result = deploy(run_playbook, inventory, variables).assert_failed()
+    assert fired.is_set(), result.describe()
+
+    assert running_image(spares, "spare1") == v2.pinned
+    assert running_image(spares, "spare3") == v1.pinned, "a host after the failed one was touched"
+    assert admin_states(spares) == {"spare1": "ready", "spare2": "drain", "spare3": "ready"}
+    [entry] = audit(spare_lab, spares, "spare2")[before["spare2"]:]
+    assert entry["result"] == "failed", entry
+    assert entry["services"] == [{"name": SERVICE, "old": v1.pinned, "new": "unknown"}]
+    assert "left drained in the load balancer" in entry["note"] and "what runs now could not be read" in entry["note"]
+    [skipped] = audit(spare_lab, spares, "spare3")[before["spare3"]:]
+    assert skipped["result"] == "not_reached" and "spare2 failed or was lost" in skipped["note"]
+    held = lock(spare_lab, spares, "spare2")
+    assert held is not None and held["run_id"] == entry["run_id"], "the failed host's lock should say who left it"
+    assert lock(spare_lab, spares, "spare1") is None and lock(spare_lab, spares, "spare3") is None
+    said = result.task(FAIL_TASK, host="spare2")["msg"]
+    assert "haproxy server app/spare2 is left drain (the host was not verified" in said, said
+    assert f"its deploy lock (run {entry['run_id']}) stays on it" in said, said
+
+    spare_lab.start_engine(spare2)
+    deploy(run_playbook, inventory, variables).assert_ok()
+    for node in spares.nodes:
+        assert running_image(spares, node.name) == v2.pinned, node.name
+        assert lock(spare_lab, spares, node.name) is None, node.name
+    assert admin_states(spares) == {"spare1": "ready", "spare2": "ready", "spare3": "ready"}
+    [recovered] = audit(spare_lab, spares, "spare2")[before["spare2"] + 1:]
+    assert recovered["result"] == "updated", recovered
+    assert recovered["services"] == [{"name": SERVICE, "old": v1.pinned, "new": v2.pinned}]
+    assert f"took over the deploy lock of run {entry['run_id']}" in recovered["note"], recovered
+    assert "its ansible-playbook process" in recovered["note"] and "is gone" in recovered["note"], recovered
+    assert len(audit(spare_lab, spares, "spare1")) == before["spare1"] + 1, "the up-to-date canary was logged again"
+
+
+def test_a_node_sshd_stopped_mid_roll_stops_the_run_says_so_and_a_rerun_after_it_is_back_converges(
+        lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: SpareSet, spare_lab: Lab,
+        journal: Path) -> None:
+    fleet_on(lab, run_playbook, inventory, spares, journal, "v2")
+    v1, v2 = lab.images["v1"], lab.images["v2"]
+    spare2 = spares.nodes[1]
+    before = {node.name: len(audit(spare_lab, spares, node.name)) for node in spares.nodes}
+    variables = stack_vars(lab, v1.tagged, journal, **haproxy_vars(spares))
+
+    with once_drained(spares, "spare1", lambda: spare_lab.stop_sshd(spare2)) as fired:
+        result = deploy(run_playbook, inventory, variables).assert_failed()
+    assert fired.is_set(), result.describe()
+
+    assert running_image(spares, "spare1") == v1.pinned
+    assert running_image(spares, "spare2") == v2.pinned, "the lost host changed"
+    assert running_image(spares, "spare3") == v2.pinned, "a host after the lost one was touched"
+    assert admin_states(spares) == {"spare1": "ready", "spare2": "drain", "spare3": "ready"}
+    held = lock(spare_lab, spares, "spare2")
+    assert held is not None, "the lost host's lock is the evidence of the unfinished run"
+    run_id = held["run_id"]
+    assert len(audit(spare_lab, spares, "spare2")) == before["spare2"]
+    skipped = audit(spare_lab, spares, "spare3")[before["spare3"]:]
+    assert len(skipped) == 1, result.describe()
+    assert skipped[0]["result"] == "not_reached" and "spare2 failed or was lost" in skipped[0]["note"]
+    assert lock(spare_lab, spares, "spare1") is None and lock(spare_lab, spares, "spare3") is None
+    said = result.task(FAIL_TASK, host="spare2")["msg"]
+    assert said.startswith("spare2: lost: lost mid-roll (unreachable)"), said
+    assert "haproxy server app/spare2 is left drain (the host was not verified" in said, said
+    assert f"its deploy lock (run {run_id}) stays on it" in said, said
+    recorded = json.loads((journal / f"{run_id}.json").read_text())
+    assert recorded["lost"]["spare2"].startswith("lost mid-roll") and "left drain" in recorded["lost"]["spare2"]
+
+    spare_lab.start_sshd(spare2)
+    deploy(run_playbook, inventory, variables).assert_ok()
+    for node in spares.nodes:
+        assert running_image(spares, node.name) == v1.pinned, node.name
+        assert lock(spare_lab, spares, node.name) is None, node.name
+    assert admin_states(spares) == {"spare1": "ready", "spare2": "ready", "spare3": "ready"}
+    [recovered] = audit(spare_lab, spares, "spare2")[before["spare2"]:]
+    assert recovered["result"] == "updated", recovered
+    assert recovered["services"] == [{"name": SERVICE, "old": v2.pinned, "new": v1.pinned}]
+    assert f"took over the deploy lock of run {run_id}" in recovered["note"], recovered
+    assert "that run reported: lost mid-roll" in recovered["note"], recovered

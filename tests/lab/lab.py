@@ -951,7 +951,10 @@ class Lab:
     def _node_engine_answers(self, node: Node) -> bool:
         if not node.docker_socket.is_socket():
             return False
-        client = node.client(timeout=5)
+        try:
+            client = node.client(timeout=5)  # asks the engine its version: fails when it is going away
+        except Exception:  # any failure means "not yet": the caller waits or rebuilds
+            return False
         try:
             return bool(client.ping())
         except Exception:  # any failure means "not yet": the caller waits or rebuilds
