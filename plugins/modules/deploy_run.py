@@ -25,10 +25,9 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 options:
   journal:
-    description:
-      - The journal directory on the controller; created when missing.
-      - Not given, C(~/.local/state/dockhand/runs) of the user running the task.
+    description: The journal directory on the controller (of the user running the task); created when missing.
     type: path
+    default: ~/.local/state/dockhand/runs
   run_id:
     description: This run's identifier, the same as its deploy locks'. Letters, digits, C(.), C(_) and C(-).
     type: str
@@ -106,12 +105,10 @@ from ansible_collections.dockhand.containers.plugins.module_utils._deploy_lock i
     utc_now, write_record,
 )
 
-DEFAULT_JOURNAL = "~/.local/state/dockhand/runs"
-
 
 def record_and_list(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Record this run (or what it lost) and list the other runs that have ended; raises LockError."""
-    journal = params["journal"] or os.path.expanduser(DEFAULT_JOURNAL)
+    journal = params["journal"]
     run_id = params["run_id"]
     controller, boot = this_controller(), boot_id()
     record = read_record(journal, run_id)
@@ -137,7 +134,7 @@ def record_and_list(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            journal=dict(type="path"),
+            journal=dict(type="path", default="~/.local/state/dockhand/runs"),
             run_id=dict(type="str", required=True),
             holder=dict(type="str", default="unknown"),
             lost=dict(type="dict"),
