@@ -24,8 +24,10 @@ NAME = "containers"
 COLLECTION = f"{NAMESPACE}.{NAME}"
 # The modules issue 2 promises; more may follow, so these are a floor, not the full list.
 PROMISED_MODULES = {"image_digest", "service", "stack", "service_info"}
-# Modules that talk to no Docker Engine (load balancer, lock and audit files) stay out of the docker group.
-ENGINE_FREE_MODULES = {"haproxy_server", "deploy_lock", "deploy_audit", "deploy_audit_info"}
+# Modules that never talk to a Docker Engine: the load balancer, the host's lock and audit files, the controller's run
+# journal, and the ssh-to-ssh volume stream the controller joins. They stay out of the docker action group.
+ENGINE_FREE_MODULES = {"haproxy_server", "deploy_lock", "deploy_audit", "deploy_audit_info", "deploy_run",
+                       "volume_transfer"}
 
 
 def tool(name: str) -> str:
