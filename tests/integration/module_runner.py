@@ -114,10 +114,14 @@ def owned_by(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + "-")
 
 
-def remove_service_objects(client: docker.DockerClient, prefix: str) -> None:
-    """Remove the containers and volumes a test made: named ``prefix`` or ``prefix-...``."""
+def remove_service_objects(client: docker.DockerClient, prefix: str, *, with_users: bool = False) -> None:
+    """Remove the containers and volumes a test made: named ``prefix`` or ``prefix-...``.
+
+    ``with_users``: also any container mounting such a volume (helper containers with names of the Engine's choice).
+    """
     for container in client.containers.list(all=True, ignore_removed=True):
-        if owned_by(container.name, prefix):
+        mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []] if with_users else []
+        if owned_by(container.name, prefix) or any(owned_by(m, prefix) for m in mounts):
             try:
                 container.remove(force=True)
             except docker.errors.NotFound:  # gone meanwhile (a lock or helper container its module removed)

@@ -17,7 +17,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import LabState, Node, RunPlaybook
-from module_runner import run_module
+from module_runner import remove_service_objects, run_module
 from test_volume_backup import in_volume, listing, tool_image
 
 # Per run (a concurrent run of this file must not touch this one's objects), port from this suite's range.
@@ -28,27 +28,17 @@ VOLUME = NAME + "-data"
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "move_service.yml"
 
 
-def clean(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True, ignore_removed=True):
-        mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
-        if container.name.startswith(NAME) or VOLUME in mounts:
-            container.remove(force=True)
-    for volume in client.volumes.list():
-        if volume.name.startswith(NAME):
-            volume.remove(force=True)
-
-
 @pytest.fixture
 def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
     source, target = lab.node("node2"), lab.node("node3")
     a, b = source.client(), target.client()
     image = tool_image(lab, source)
     tool_image(lab, target)
-    clean(a)
-    clean(b)
+    remove_service_objects(a, NAME, with_users=True)
+    remove_service_objects(b, NAME, with_users=True)
     yield source, target, a, b, image
-    clean(a)
-    clean(b)
+    remove_service_objects(a, NAME, with_users=True)
+    remove_service_objects(b, NAME, with_users=True)
     a.close()
     b.close()
 

@@ -27,7 +27,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import LabState, Node, RunPlaybook, http_get, wait_until
-from module_runner import run_module
+from module_runner import remove_service_objects, run_module
 from test_volume_backup import in_volume, tool_image
 
 # Per run names (a concurrent run of this file must not touch this run's objects); ports from the "mv" range.
@@ -44,33 +44,17 @@ WRITER = (
 )
 
 
-def clean(client: docker.DockerClient) -> None:
-    """Remove this run's containers and volumes (sparse listing: a container of another test that goes away
-    meanwhile is not inspected, so it cannot fail this cleanup)."""
-    for container in client.containers.list(all=True, sparse=True):
-        names = [n.lstrip("/") for n in container.attrs.get("Names") or []]
-        mounts = [m.get("Name") or "" for m in container.attrs.get("Mounts") or []]
-        if any(n.startswith(NAME) for n in names) or any(m.startswith(NAME) for m in mounts):
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
-    for volume in client.volumes.list():
-        if volume.name.startswith(NAME):
-            volume.remove(force=True)
-
-
 @pytest.fixture
 def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
     source, target = lab.node("node2"), lab.node("node3")
     a, b = source.client(), target.client()
     image = tool_image(lab, source)
     tool_image(lab, target)
-    clean(a)
-    clean(b)
+    remove_service_objects(a, NAME, with_users=True)
+    remove_service_objects(b, NAME, with_users=True)
     yield source, target, a, b, image
-    clean(a)
-    clean(b)
+    remove_service_objects(a, NAME, with_users=True)
+    remove_service_objects(b, NAME, with_users=True)
     a.close()
     b.close()
 
@@ -109,7 +93,7 @@ def test_move_while_a_client_writes_keeps_every_acknowledged_write(
         lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
         pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
     source, target, a, b, image = pair
-    name = NAME + "w"
+    name = NAME + "-w"
     volume = name + "-data"
     spec = spec_for(lab, name, PORT)
     run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
@@ -214,7 +198,7 @@ def test_killed_transfer_leaves_the_service_running_on_the_source(
     """restartable: while the service is stopped, another container takes its host port on node2, so starting it
     again fails: the report says so, and once the port is free again `docker start` brings it back with its data."""
     source, target, a, b, image = pair
-    name = NAME + ("t" if port_taken else "k")
+    name = NAME + ("-t" if port_taken else "-k")
     volume = name + "-data"
     port = PORT + (2 if port_taken else 1)
     spec = spec_for(lab, name, port)

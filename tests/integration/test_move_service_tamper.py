@@ -25,7 +25,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import LabState, Node, RunPlaybook
-from module_runner import run_module
+from module_runner import remove_service_objects, run_module
 from test_volume_backup import in_volume, tool_image
 
 TOKEN = uuid.uuid4()
@@ -87,30 +87,17 @@ def crafted_stream() -> bytes:
             + frame(b"T", json.dumps(trailer).encode()))
 
 
-def clean(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True, sparse=True):
-        names = [n.lstrip("/") for n in container.attrs.get("Names") or []]
-        if any(n.startswith(NAME) for n in names):
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
-    for volume in client.volumes.list():
-        if volume.name.startswith(NAME):
-            volume.remove(force=True)
-
-
 @pytest.fixture
 def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
     source, target = lab.node("node2"), lab.node("node3")
     a, b = source.client(), target.client()
     image = tool_image(lab, source)
     tool_image(lab, target)
-    clean(a)
-    clean(b)
+    remove_service_objects(a, NAME, with_users=True)
+    remove_service_objects(b, NAME, with_users=True)
     yield source, target, a, b, image
-    clean(a)
-    clean(b)
+    remove_service_objects(a, NAME, with_users=True)
+    remove_service_objects(b, NAME, with_users=True)
     a.close()
     b.close()
 
