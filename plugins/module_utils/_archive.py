@@ -527,11 +527,13 @@ def host_listing(root: str) -> Listing:
     return check.listing
 
 
-def walk_checked(root: str, check: SafetyCheck) -> Iterator[str]:
+def walk_checked(root: str, check: SafetyCheck, vanished_ok: bool = False) -> Iterator[str]:
     """The paths of a directory tree on this host (``.`` first), each yielded only once ``check`` accepted it.
 
     Parents come before their children, siblings in name order; sockets are skipped (tar skips them too: they are
     endpoints of running programs, not data). An entry the safety rule refuses raises UnsafeEntry when reached.
+    With ``vanished_ok`` (a copy of a tree in use) an entry removed between its directory's listing and its
+    ``lstat``, or a directory removed before it was listed, is left out instead of failing the walk.
     """
     seen_inodes: dict[tuple[int, int], str] = {}
 
@@ -561,12 +563,23 @@ def walk_checked(root: str, check: SafetyCheck) -> Iterator[str]:
     stack = ["."]
     while stack:
         rel = stack.pop()
-        with os.scandir(os.path.join(root, rel)) as it:
-            children = sorted(it, key=lambda d: d.name)
+        try:
+            with os.scandir(os.path.join(root, rel)) as it:
+                children = sorted(it, key=lambda d: d.name)
+        except (FileNotFoundError, NotADirectoryError):
+            if not vanished_ok or rel == ".":
+                raise
+            continue
         for child in children:
             child_rel = child.name if rel == "." else rel + "/" + child.name
-            st = child.stat(follow_symlinks=False)
-            if visit(child_rel, st):
+            try:
+                st = child.stat(follow_symlinks=False)
+                accepted = visit(child_rel, st)  # a link's readlink comes before anything is recorded
+            except FileNotFoundError:
+                if not vanished_ok:
+                    raise
+                continue
+            if accepted:
                 yield child_rel
             if stat.S_ISDIR(st.st_mode):
                 stack.append(child_rel)
@@ -935,9 +948,13 @@ def _tar_names(paths: Iterable[str], batch: int = 1 << 16) -> Iterator[bytes]:
         yield b"".join(parts)
 
 
-def _tar_create_names(root: str) -> list[str]:
-    """GNU tar archiving, from ``root``, the NUL-terminated names fed on its stdin (see :func:`_tar_names`)."""
-    return TAR_CREATE + ["--directory=" + root, "--null", "--verbatim-files-from", "--files-from=-"]
+def _tar_create_names(root: str, live: bool = False) -> list[str]:
+    """GNU tar archiving, from ``root``, the NUL-terminated names fed on its stdin (see :func:`_tar_names`).
+
+    ``live``: a name removed after the walk saw it is a warning, not a failure (``--ignore-failed-read``).
+    """
+    argv = TAR_CREATE + ["--directory=" + root, "--null", "--verbatim-files-from", "--files-from=-"]
+    return argv + ["--ignore-failed-read"] if live else argv
 
 
 def _archive_names(root: str, writer: ArchiveWriter, names: Iterable[bytes]) -> None:
@@ -1403,10 +1420,13 @@ class StreamWriter:
         self.codec.close()
 
 
-def send_directory(root: str, fd: int, compression: str = "zstd", level: Optional[int] = None) -> dict[str, Any]:
+def send_directory(root: str, fd: int, compression: str = "zstd", level: Optional[int] = None,
+                   live: bool = False) -> dict[str, Any]:
     """Send ``root``'s tree as a stream to ``fd``; the trailer sent. An ``E`` frame says why, when it fails.
 
     The safety walk feeds tar as it goes (as :func:`archive_tree` does): what is sent is what was checked.
+    ``live``: the tree is in use (the first copy of a move); entries removed while it is read are left out (the
+    receiver, told ``--live`` too, then accepts a stream that differs from the walk's listing).
     """
     try:
         check = SafetyCheck()
@@ -1415,7 +1435,8 @@ def send_directory(root: str, fd: int, compression: str = "zstd", level: Optiona
             write_frame(fd, FRAME_HEADER, json.dumps(dict(format=STREAM_FORMAT, format_version=STREAM_VERSION,
                                                           compression=compression)).encode())
             through = writer.compressor_command()
-            _run_tar(_tar_create_names(root), "reading %s" % root, feed=_tar_names(walk_checked(root, check)),
+            _run_tar(_tar_create_names(root, live), "reading %s" % root,
+                     feed=_tar_names(walk_checked(root, check, vanished_ok=live)),
                      through=through, sink=writer.write_compressed if through else writer.write)
             trailer = writer.finish()
         finally:
@@ -1634,7 +1655,7 @@ def _report(result: dict[str, Any]) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``send DIR [COMPRESSION [LEVEL]]`` or ``receive DIR [--live] [--replace LISTING_SHA256]``, run on a host.
+    """``send DIR [COMPRESSION [LEVEL]] [--live]`` or ``receive DIR [--live] [--replace LISTING_SHA256]``, on a host.
 
     The sender's stdout is the stream; the receiver reads it on stdin and prints one JSON line: its result, or
     ``{"failed": true, "msg": ...}``. Both exit 1 on failure.
@@ -1648,15 +1669,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if len(args) >= 2 and args[0] == "send":
-            level = int(args[3]) if len(args) > 3 else None
-            send_directory(args[1], sys.stdout.fileno(), args[2] if len(args) > 2 else "zstd", level)
+            live = "--live" in args
+            positional = [arg for arg in args if arg != "--live"]
+            level = int(positional[3]) if len(positional) > 3 else None
+            send_directory(positional[1], sys.stdout.fileno(), positional[2] if len(positional) > 2 else "zstd",
+                           level, live=live)
             return 0
         if len(args) >= 2 and args[0] == "receive":
             replace = args[args.index("--replace") + 1] if "--replace" in args else None
             result = receive_directory(args[1], sys.stdin.buffer, live="--live" in args, replace_listing=replace)
             _report(result)
             return 0
-        raise ArchiveError("usage: send DIR [COMPRESSION [LEVEL]] | receive DIR [--live] [--replace SHA256]")
+        raise ArchiveError("usage: send DIR [COMPRESSION [LEVEL]] [--live] | receive DIR [--live] [--replace SHA256]")
     except (ArchiveError, OSError, ValueError) as exc:
         if args and args[0] == "receive":
             try:

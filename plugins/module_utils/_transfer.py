@@ -120,6 +120,8 @@ class TransferRequest:
         remote = [self.source.python, "-c", payload, "send", self.source.path, self.compression]
         if self.compression_level is not None:
             remote.append(str(self.compression_level))
+        if self.live:
+            remote.append("--live")
         return self.source.command(remote)
 
     def receiver(self, payload: str) -> list[str]:

@@ -4,10 +4,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tarfile
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Optional
 
 import pytest
@@ -491,3 +493,50 @@ def test_stream_of_a_source_that_changed_while_read_is_refused_unless_live(tmp_p
         received(write_frames(tmp_path / "changed", frames), out)
     assert os.listdir(out) == []
     assert received(tmp_path / "changed", out, live=True)["source_changed"] is True
+
+
+def test_walk_of_a_tree_in_use_leaves_out_what_vanished_only_when_asked(tmp_path: Path) -> None:
+    for flag in (False, True):
+        root = tmp_path / str(flag)
+        (root / "c").mkdir(parents=True)
+        for name in ("a", "b", "c/x"):
+            (root / name).write_text(name)
+        walk = A.walk_checked(str(root), A.SafetyCheck(), vanished_ok=flag)
+        assert [next(walk), next(walk)] == [".", "a"]  # the root was listed: a, b, c
+        (root / "b").unlink()
+        shutil.rmtree(root / "c")
+        if flag:
+            assert list(walk) == []
+        else:
+            with pytest.raises(FileNotFoundError):
+                list(walk)
+
+
+def test_live_send_of_files_removed_while_read_arrives_verified(tmp_path: Path, dirs: tuple[Path, Path],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first copy of a volume in use: a file removed after the walk saw it, before tar read it, is left out."""
+    src, out = dirs
+    real_walk = A.walk_checked
+    victim = src / "removed-while-read"
+    victim.write_text("soon gone")
+
+    def walk_then_remove(root: str, check: A.SafetyCheck, vanished_ok: bool = False) -> Iterator[str]:
+        for path in real_walk(root, check, vanished_ok):
+            yield path
+            if path == victim.name:
+                victim.unlink()  # tar gets the name in a later batch, after this
+
+    monkeypatch.setattr(A, "walk_checked", walk_then_remove)
+    with pytest.raises(A.ArchiveError, match="removed-while-read: Cannot stat"):
+        sent(tmp_path, src)
+    victim.write_text("soon gone")
+    path = tmp_path / "live"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        A.send_directory(str(src), fd, "zstd", live=True)
+    finally:
+        os.close(fd)
+    result = received(path, out, live=True)
+    assert result["source_changed"] is True
+    assert not (out / victim.name).exists()
+    assert A.host_listing(str(out)).differences(A.host_listing(str(src))) == []

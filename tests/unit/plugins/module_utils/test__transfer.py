@@ -52,3 +52,11 @@ def test_shipped_payload_sends_and_receives_as_the_module_does(tmp_path: Path) -
     again = subprocess.run([sys.executable, "-c", payload, "receive", str(out)], input=b"", capture_output=True,
                            check=False)
     assert again.returncode == 1 and "is not empty" in json.loads(again.stdout)["msg"]
+
+
+def test_live_transfer_tells_both_ends() -> None:
+    request = T.TransferRequest(source=endpoint(), target=endpoint(path="/t"), live=True, compression_level=5)
+    assert request.sender("P")[-1].endswith("send /data zstd 5 --live")
+    assert request.receiver("P")[-1].endswith("receive /t --live")
+    quiet = T.TransferRequest(source=endpoint(), target=endpoint(path="/t"))
+    assert "--live" not in quiet.sender("P")[-1] + quiet.receiver("P")[-1]
