@@ -1,7 +1,8 @@
 """Scenario: playbooks/move_service.yml moves a service that is being written to, and survives a killed transfer.
 
 The service is the lab app (busybox httpd) with a CGI writer: each GET of /cgi-bin/w?ID appends ID to /data/log in
-its named volume, then answers "ok ID". A client thread writes through the published port the whole time (to node2,
+its named volume, replaces the one file in /data/churn by a new one (files vanish while the live first copy reads
+them), then answers "ok ID". A client thread writes through the published port the whole time (to node2,
 and to node3 once the service answers there) and records every acknowledged ID. After the move the log on node3
 (read on node3's engine) holds every acknowledged ID, and node2 keeps its stopped container and its volume.
 
@@ -39,6 +40,7 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "move_service.yml
 # The app image's own entrypoint, with a CGI writer added first. An acknowledgement is sent only after the append.
 WRITER = (
     "mkdir -p /www/cgi-bin && printf '%s\\n' '#!/bin/sh' 'echo \"$QUERY_STRING\" >> /data/log'"
+    " 'mkdir -p /data/churn && rm -f /data/churn/* && echo > /data/churn/$QUERY_STRING'"
     " 'printf \"Content-Type: text/plain\\r\\n\\r\\nok %s\\n\" \"$QUERY_STRING\"' > /www/cgi-bin/w"
     " && chmod 755 /www/cgi-bin/w && trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait"
 )
