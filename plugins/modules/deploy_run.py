@@ -94,54 +94,15 @@ journal:
   type: str
 """
 
-import dataclasses
-import os
-from typing import Any
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.containers.plugins.module_utils._deploy_lock import (
-    LockError, RunRecord, boot_id, ended_runs, iso, playbook_process, prune_journal, read_record, this_controller,
-    utc_now, write_record,
+    LockError, journal_argument_spec, record_and_list,
 )
 
 
-def record_and_list(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """Record this run (or what it lost) and list the other runs that have ended; raises LockError."""
-    journal = params["journal"]
-    run_id = params["run_id"]
-    controller, boot = this_controller(), boot_id()
-    record = read_record(journal, run_id)
-    changed = False
-    if record is None:
-        process = playbook_process(os.getpid())
-        record = RunRecord(run_id=run_id, holder=params["holder"], since=iso(utc_now()), controller=controller,
-                           boot_id=boot, pid=process.pid if process else 0, pid_start=process.start if process else "")
-        changed = True
-    if params["lost"]:
-        lost = {**record.lost, **{str(k): str(v) for k, v in params["lost"].items()}}
-        changed = changed or lost != record.lost
-        record = dataclasses.replace(record, lost=lost)
-    if changed and not check_mode:
-        write_record(journal, record)
-    ended = {key: value for key, value in ended_runs(journal, controller=controller, boot=boot).items()
-             if key != run_id}
-    pruned = [] if check_mode else prune_journal(journal, ended, params["keep_days"], utc_now())
-    return dict(changed=changed, journal=journal, record=record.as_dict(),
-                ended={key: value for key, value in ended.items() if key not in pruned}, pruned=pruned)
-
-
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            journal=dict(type="path", default="~/.local/state/dockhand/runs"),
-            run_id=dict(type="str", required=True),
-            holder=dict(type="str", default="unknown"),
-            lost=dict(type="dict"),
-            keep_days=dict(type="int", default=30),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=journal_argument_spec(), supports_check_mode=True)
     try:
         result = record_and_list(module.params, module.check_mode)
     except LockError as exc:
