@@ -1,11 +1,14 @@
 """Scenario: the rolling playbooks (dockhand.containers.deploy, status) on this machine's engine, as an
 AWX survey or extra vars drive them: bad variables are refused before any host is touched, survey
-strings work, a held deploy lock refuses a second deploy, a stale one is broken on request, and each
-host's audit log records who changed what. Assertions read the engine, the lock file and the log."""
+strings work, a held deploy lock refuses a second deploy, a stale one is broken on request, the lock of a
+controller killed mid-run is taken over by the next run, and each host's audit log records who changed what.
+Assertions read the engine, the lock file and the log."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -184,3 +187,67 @@ def test_a_second_deploy_while_one_runs_is_refused_and_the_first_completes(lab: 
     assert local_engine.containers.get(SERVICE).attrs["Config"]["Image"] == lab.images["v1"].pinned
     assert [entry["user"] for entry in audit(stack_vars)] == ["first-user"]
     assert not lock.exists()
+
+
+def _kill_playbook_processes(marker: str) -> int:
+    """SIGKILL every ansible-playbook process (the run and its workers) whose command line holds ``marker``."""
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"ansible-playbook" in arg for arg in argv[:2]) and any(marker.encode() in arg for arg in argv):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def test_a_killed_controller_leaves_its_lock_and_the_next_run_takes_it_over_and_converges(
+        lab: Any, run_playbook: Any, tmp_path: Path, local_engine: docker.DockerClient,
+        stack_vars: dict[str, Any]) -> None:
+    # The first run stops in its load balancer hook (the host drained, nothing converged yet) and is killed there,
+    # with SIGKILL: no rescue, no finish play, the lock stays. Its journal record says which process ran it.
+    gate = tmp_path / "never-opened"
+    hook = tmp_path / "lb.yml"
+    hook.write_text(f"""
+- name: Wait for a gate nobody opens
+  ansible.builtin.wait_for:
+    path: {gate}
+    timeout: 300
+""")
+    journal = tmp_path / "journal"
+    first_vars = {**stack_vars, "rolling_update_lb": "tasks", "rolling_update_lb_tasks": str(hook),
+                  "rolling_update_journal_path": str(journal), "awx_user_name": "killed-user"}
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(result=run_playbook(DEPLOY, extra_vars=first_vars)))
+    first.start()
+    lock = Path(stack_vars["rolling_update_lock_path"])
+    try:
+        deadline = time.monotonic() + 300
+        while not lock.exists() or not list(journal.glob("*.json")):
+            assert first.is_alive() and time.monotonic() < deadline, "the first run never took the lock"
+            time.sleep(0.2)
+        time.sleep(1)  # into the hook's wait
+        assert _kill_playbook_processes(str(tmp_path / "extra-vars-1.json")) >= 1
+    finally:
+        first.join(timeout=120)
+    assert outcome["result"].rc != 0
+    left = json.loads(lock.read_text())
+    assert left["holder"].startswith("killed-user@"), left
+    assert local_engine.containers.list(all=True, ignore_removed=True, filters={"label": f"dockhand.stack={STACK}"}) == []
+
+    # The next run from this controller finds that run's process gone, takes the lock over and converges.
+    run_playbook(DEPLOY, extra_vars={**stack_vars, "rolling_update_journal_path": str(journal),
+                                     "awx_user_name": "next-user"}).assert_ok()
+    assert local_engine.containers.get(SERVICE).attrs["Config"]["Image"] == lab.images["v1"].pinned
+    assert not lock.exists()
+    [entry] = audit(stack_vars)
+    assert entry["user"] == "next-user" and entry["result"] == "updated", entry
+    assert f"took over the deploy lock of run {left['run_id']}" in entry["note"], entry
+    assert "its ansible-playbook process" in entry["note"] and "is gone" in entry["note"], entry
