@@ -1,6 +1,7 @@
 """Scenario: the rolling deploy (deploy.yml, as users run it) across spare nodes behind an haproxy of their own,
 when the world moves under it: a tag moved in the registry between two batches, a node's engine stopping
-mid-roll, a node's sshd stopping mid-roll, and the re-run once the node is back.
+mid-roll, a node's sshd stopping mid-roll, the canary's own engine stopping in the middle of its swap, and the
+re-run once the node is back.
 
 The spare nodes (``dockhand-spare1..3``, tests/lab/lab.py ``up_spares``) are made for this module and removed
 after it: the shared nodes and haproxy are never stopped. Assertions read the nodes' engines, the haproxy
@@ -340,3 +341,87 @@ def test_a_node_sshd_stopped_mid_roll_stops_the_run_says_so_and_a_rerun_after_it
     assert recovered["services"] == [{"name": SERVICE, "old": v2.pinned, "new": v1.pinned}]
     assert f"took over the deploy lock of run {run_id}" in recovered["note"], recovered
     assert "that run reported: lost mid-roll" in recovered["note"], recovered
+
+
+def swap_started(spares: SpareSet, name: str) -> bool:
+    """The node's engine holds the replacement container of flt-web's swap (dockhand.containers.service's
+    ``<name>-dockhand-next``, or the service already renamed from it): its converge is under way."""
+    node = next(n for n in spares.nodes if n.name == name)
+    try:
+        client = node.client(timeout=5)
+    except docker.errors.DockerException:
+        return False
+    try:
+        names = {c.name for c in client.containers.list(all=True, ignore_removed=True)}
+        return f"{SERVICE}-dockhand-next" in names or f"{SERVICE}-dockhand-prev" in names
+    except docker.errors.DockerException:
+        return False
+    finally:
+        client.close()
+
+
+def test_a_node_engine_stopped_during_its_own_converge_leaves_it_reported_and_a_rerun_converges(
+        lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: SpareSet, spare_lab: Lab,
+        journal: Path) -> None:
+    fleet_on(lab, run_playbook, inventory, spares, journal, "v1")
+    v1, v2 = lab.images["v1"], lab.images["v2"]
+    spare1 = spares.nodes[0]
+    before = {node.name: len(audit(spare_lab, spares, node.name)) for node in spares.nodes}
+    variables = stack_vars(lab, v2.tagged, journal, **haproxy_vars(spares))
+
+    # The canary's engine stops in the middle of its own swap (its replacement container exists).
+    fired, stop, errors = threading.Event(), threading.Event(), []
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                if swap_started(spares, "spare1"):
+                    spare_lab.stop_engine(spare1)
+                    fired.set()
+                    return
+            except Exception as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+                return
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        result = deploy(run_playbook, inventory, variables).assert_failed()
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert fired.is_set(), result.describe()
+
+    assert running_image(spares, "spare2") == v1.pinned and running_image(spares, "spare3") == v1.pinned, \
+        "a host after the failed canary was touched"
+    assert admin_states(spares) == {"spare1": "drain", "spare2": "ready", "spare3": "ready"}
+    [entry] = audit(spare_lab, spares, "spare1")[before["spare1"]:]
+    assert entry["result"] == "failed", entry
+    assert "left drained in the load balancer" in entry["note"], entry
+    held = lock(spare_lab, spares, "spare1")
+    assert held is not None and held["run_id"] == entry["run_id"], "the failed host's lock should say who left it"
+    for name in ("spare2", "spare3"):
+        [skipped] = audit(spare_lab, spares, name)[before[name]:]
+        assert skipped["result"] == "not_reached" and "spare1 failed or was lost" in skipped["note"], skipped
+        assert lock(spare_lab, spares, name) is None, name
+    said = result.task(FAIL_TASK, host="spare1")["msg"]
+    assert "haproxy server app/spare1 is left drain" in said and f"its deploy lock (run {entry['run_id']}) stays" in said, said
+
+    # The engine comes back with the swap cut in the middle; the next run takes the host over and converges.
+    spare_lab.start_engine(spare1)
+    deploy(run_playbook, inventory, variables).assert_ok()
+    for node in spares.nodes:
+        assert running_image(spares, node.name) == v2.pinned, node.name
+        assert lock(spare_lab, spares, node.name) is None, node.name
+    assert admin_states(spares) == {"spare1": "ready", "spare2": "ready", "spare3": "ready"}
+    [recovered] = audit(spare_lab, spares, "spare1")[before["spare1"] + 1:]
+    assert recovered["result"] == "updated", recovered
+    assert f"took over the deploy lock of run {entry['run_id']}" in recovered["note"], recovered
+    client = spare1.client(timeout=10)
+    try:
+        leftovers = sorted(c.name for c in client.containers.list(all=True) if c.name.startswith(SERVICE))
+    finally:
+        client.close()
+    assert leftovers == [SERVICE], "the swap left containers behind: %s" % leftovers
