@@ -5,37 +5,30 @@
 A rolling update drains and readies a server around every host, delegated to where haproxy's
 socket is, which is often the controller itself. There, starting the module costs more than the
 runtime API's answer (a second or more on a loaded controller), so this action runs the same
-module_utils code in Ansible's own process. Anywhere else (another host, or with become, whose
-privileges this process does not have) the module runs as usual.
+module_utils code in Ansible's own process (see plugin_utils/_in_process.py).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
-
-from ansible.plugins.action import ActionBase
+from typing import Any
 
 from ansible_collections.dockhand.containers.plugins.module_utils._haproxy import (
     HaproxyError, converge_from_params, server_argument_spec,
 )
+from ansible_collections.dockhand.containers.plugins.plugin_utils._in_process import InProcessAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(InProcessAction):
 
-    TRANSFERS_FILES = False
+    def argument_spec(self) -> dict[str, Any]:
+        return server_argument_spec()
 
-    def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        result: dict[str, Any] = super().run(tmp, task_vars)
-        if self._connection.transport != "local" or self._play_context.become:
-            result.update(self._execute_module(task_vars=task_vars))
-            return result
-        _validation, params = self.validate_argument_spec(argument_spec=server_argument_spec())
+    def run_here(self, params: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
         try:
-            outcome = converge_from_params(params, check_mode=bool(self._task.check_mode))
+            outcome = converge_from_params(params, check_mode=check_mode)
         except HaproxyError as exc:
-            result.update(failed=True, msg=str(exc))
-            return result
-        result.update(outcome.as_dict(diff=bool(self._task.diff)))
+            return dict(failed=True, msg=str(exc))
+        result = outcome.as_dict(diff=diff)
         if outcome.warnings:
             result["warnings"] = outcome.warnings
         return result

@@ -173,22 +173,22 @@ def fleet_on(lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: 
 
 
 @contextlib.contextmanager
-def once_drained(spares: SpareSet, server: str, fault: Callable[[], None]) -> Iterator[threading.Event]:
-    """Inject ``fault`` as soon as haproxy shows ``server`` drained: the roll is under way, on that host."""
+def once(condition: Callable[[], bool], fault: Callable[[], None], poll: float = 0.1) -> Iterator[threading.Event]:
+    """Inject ``fault`` as soon as ``condition`` holds (polled in a thread while the block runs)."""
     fired, stop = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def watch() -> None:
         while not stop.is_set():
             try:
-                if admin_states(spares).get(server) == "drain":
+                if condition():
                     fault()
                     fired.set()
                     return
             except Exception as exc:  # reported to the test below, not lost in the thread
                 errors.append(exc)
                 return
-            stop.wait(0.1)
+            stop.wait(poll)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -199,6 +199,12 @@ def once_drained(spares: SpareSet, server: str, fault: Callable[[], None]) -> It
         thread.join(timeout=120)
     if errors:
         raise errors[0]
+
+
+def once_drained(spares: SpareSet, server: str,
+                 fault: Callable[[], None]) -> contextlib.AbstractContextManager[threading.Event]:
+    """Inject ``fault`` as soon as haproxy shows ``server`` drained: the roll is under way, on that host."""
+    return once(lambda: admin_states(spares).get(server) == "drain", fault)
 
 
 # --------------------------------------------------------------------------------------------- tests
@@ -370,28 +376,8 @@ def test_a_node_engine_stopped_during_its_own_converge_leaves_it_reported_and_a_
     variables = stack_vars(lab, v2.tagged, journal, **haproxy_vars(spares))
 
     # The canary's engine stops in the middle of its own swap (its replacement container exists).
-    fired, stop, errors = threading.Event(), threading.Event(), []
-
-    def watch() -> None:
-        while not stop.is_set():
-            try:
-                if swap_started(spares, "spare1"):
-                    spare_lab.stop_engine(spare1)
-                    fired.set()
-                    return
-            except Exception as exc:  # reported below, not lost in the thread
-                errors.append(exc)
-                return
-            stop.wait(0.05)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
+    with once(lambda: swap_started(spares, "spare1"), lambda: spare_lab.stop_engine(spare1), poll=0.05) as fired:
         result = deploy(run_playbook, inventory, variables).assert_failed()
-    finally:
-        stop.set()
-        thread.join(timeout=120)
-    assert not errors, errors
     assert fired.is_set(), result.describe()
 
     assert running_image(spares, "spare2") == v1.pinned and running_image(spares, "spare3") == v1.pinned, \
