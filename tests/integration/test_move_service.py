@@ -9,8 +9,9 @@ volumes not on the host's filesystem) moves the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +29,28 @@ VOLUME = NAME + "-data"
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "move_service.yml"
 
 
-@pytest.fixture
-def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
+@contextlib.contextmanager
+def node_pair(lab: LabState, prefix: str) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
+    """node2 (source) and node3 (target), their clients and the tool image on both; every object named ``prefix``
+    or ``prefix-...`` (and any container mounting such a volume) is removed on both before and after."""
     source, target = lab.node("node2"), lab.node("node3")
     a, b = source.client(), target.client()
     image = tool_image(lab, source)
     tool_image(lab, target)
-    remove_service_objects(a, NAME, with_users=True)
-    remove_service_objects(b, NAME, with_users=True)
-    yield source, target, a, b, image
-    remove_service_objects(a, NAME, with_users=True)
-    remove_service_objects(b, NAME, with_users=True)
-    a.close()
-    b.close()
+    try:
+        for client in (a, b):
+            remove_service_objects(client, prefix, with_users=True)
+        yield source, target, a, b, image
+    finally:
+        for client in (a, b):
+            remove_service_objects(client, prefix, with_users=True)
+            client.close()
+
+
+@pytest.fixture
+def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
+    with node_pair(lab, NAME) as made:
+        yield made
 
 
 def test_move_service_fails_safely_then_moves_with_its_data(

@@ -28,8 +28,9 @@ from typing import Any
 import docker
 import pytest
 from conftest import LabState, Node, RunPlaybook, http_get, wait_until
-from module_runner import remove_service_objects, run_module
-from test_volume_backup import in_volume, tool_image
+from module_runner import run_module
+from test_move_service import node_pair
+from test_volume_backup import in_volume
 
 # Per run names (a concurrent run of this file must not touch this run's objects); ports from the "mv" range.
 TOKEN = uuid.uuid4()
@@ -48,17 +49,8 @@ WRITER = (
 
 @pytest.fixture
 def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
-    source, target = lab.node("node2"), lab.node("node3")
-    a, b = source.client(), target.client()
-    image = tool_image(lab, source)
-    tool_image(lab, target)
-    remove_service_objects(a, NAME, with_users=True)
-    remove_service_objects(b, NAME, with_users=True)
-    yield source, target, a, b, image
-    remove_service_objects(a, NAME, with_users=True)
-    remove_service_objects(b, NAME, with_users=True)
-    a.close()
-    b.close()
+    with node_pair(lab, NAME) as made:
+        yield made
 
 
 def spec_for(lab: LabState, name: str, port: int) -> dict[str, Any]:
