@@ -278,8 +278,17 @@ class Engine:
                               filters={"volume": name}))
 
     def volume_drivers(self) -> list[str]:
+        """The legacy drivers the Engine's info lists, and its enabled managed (v2) volume plugins."""
         info = self.call("reading the Engine's info", self.api.info)
-        return sorted((info.get("Plugins") or {}).get("Volume") or [])
+        names = set((info.get("Plugins") or {}).get("Volume") or [])
+        plugins = self.call("listing the Engine's plugins", self.api.plugins)
+        for plugin in plugins or []:
+            types = ((plugin.get("Config") or {}).get("Interface") or {}).get("Types") or []
+            # The API gives each type as {"Prefix": "docker", "Capability": "volumedriver", "Version": "1.0"}.
+            if plugin.get("Enabled") and any(isinstance(t, dict) and t.get("Capability") == "volumedriver"
+                                             for t in types):
+                names.add(str(plugin.get("Name")))
+        return sorted(names)
 
     def network(self, name: str) -> Optional[dict[str, Any]]:
         return self.inspect("network", self.api.inspect_network, name)

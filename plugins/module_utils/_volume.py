@@ -76,7 +76,7 @@ class VolumeSpec:
     def differences(self, current: dict[str, Any], labels: bool = True) -> list[str]:
         """What differs from the Engine's inspect of the existing volume (only settings fixed at creation)."""
         found = []
-        if "driver" in self.declared and (current.get("Driver") or LOCAL) != self.driver:
+        if "driver" in self.declared and not same_driver(current.get("Driver"), self.driver):
             found.append("driver %s -> %s" % (current.get("Driver"), self.driver))
         if "driver_options" in self.declared and (current.get("Options") or {}) != self.driver_options:
             found.append("driver_options %s -> %s" % (current.get("Options") or {}, self.driver_options))
@@ -88,11 +88,11 @@ class VolumeSpec:
         """This spec with the settings the task did not give taken from the existing volume (for a recreation);
         options belong to a driver, so a new driver starts without the old one's."""
         driver = self.driver if "driver" in self.declared else current.get("Driver") or LOCAL
-        same_driver = driver == (current.get("Driver") or LOCAL)
+        kept_driver = same_driver(driver, current.get("Driver"))
         return VolumeSpec(
             name=self.name,
             driver=driver,
-            driver_options=self.driver_options if "driver_options" in self.declared or not same_driver
+            driver_options=self.driver_options if "driver_options" in self.declared or not kept_driver
             else dict(current.get("Options") or {}),
             labels=self.labels if "labels" in self.declared else dict(current.get("Labels") or {}),
         )
@@ -100,6 +100,21 @@ class VolumeSpec:
     def as_dict(self) -> dict[str, Any]:
         return dict(name=self.name, driver=self.driver, driver_options=dict(self.driver_options),
                     labels=dict(self.labels))
+
+
+def same_driver(a: Optional[str], b: Optional[str]) -> bool:
+    """Whether two volume driver names name the same driver as the Engine resolves them.
+
+    A managed (v2) plugin is a reference with a tag, and the Engine reports its volumes' driver as ``NAME:latest``
+    however it was named at creation (``rexray/ebs`` and ``rexray/ebs:latest`` are one driver). A legacy plugin's
+    name has no tag, and ``local`` is ``local``.
+    """
+    return _driver_key(a or LOCAL) == _driver_key(b or LOCAL)
+
+
+def _driver_key(name: str) -> str:
+    last = name.rsplit("/", 1)[-1]
+    return name if name == LOCAL or ":" in last or "@" in last else name + ":latest"
 
 
 def _text(value: Any) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.dockhand.containers.plugins.module_utils import _volume as V
 from ansible_collections.dockhand.containers.plugins.module_utils._volume import VolumeError, VolumeSpec, volume_stats
 
 
@@ -77,3 +78,15 @@ def test_settings_a_task_leaves_out_are_not_compared_and_are_kept_for_a_recreati
                                                                               {"team": "b"})
     other_driver = VolumeSpec.from_params({"name": "vo-data", "driver": "local"}).completed_from(current)
     assert (other_driver.driver, other_driver.driver_options, other_driver.labels) == ("local", {}, {"team": "a"})
+
+
+def test_a_managed_plugin_is_the_same_driver_with_or_without_its_latest_tag() -> None:
+    assert V.same_driver("rexray/ebs", "rexray/ebs:latest")
+    assert V.same_driver("dockhand-lab-host:latest", "dockhand-lab-host")
+    assert V.same_driver(None, "local") and V.same_driver("local", "local")
+    assert not V.same_driver("rexray/ebs:0.11", "rexray/ebs:latest")
+    assert not V.same_driver("registry.example.com:5000/team/driver", "registry.example.com:5000/team/other")
+    assert V.same_driver("registry.example.com:5000/team/driver", "registry.example.com:5000/team/driver:latest")
+    spec = V.VolumeSpec.from_params(dict(name="data", driver="rexray/ebs", driver_options={"size": "10"}))
+    assert spec.differences({"Driver": "rexray/ebs:latest", "Options": {"size": "10"}}) == []
+    assert spec.differences({"Driver": "local", "Options": {"size": "10"}}) == ["driver local -> rexray/ebs"]
