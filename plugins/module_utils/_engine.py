@@ -284,9 +284,8 @@ class Engine:
         plugins = self.call("listing the Engine's plugins", self.api.plugins)
         for plugin in plugins or []:
             types = ((plugin.get("Config") or {}).get("Interface") or {}).get("Types") or []
-            # The API gives each type as {"Prefix": "docker", "Capability": "volumedriver", "Version": "1.0"}.
-            if plugin.get("Enabled") and any(isinstance(t, dict) and t.get("Capability") == "volumedriver"
-                                             for t in types):
+            # Each type is "docker.volumedriver/1.0" (older Engines: {"Prefix": ..., "Capability": ..., ...}).
+            if plugin.get("Enabled") and any(_capability(t) == "volumedriver" for t in types):
                 names.add(str(plugin.get("Name")))
         return sorted(names)
 
@@ -301,3 +300,10 @@ class Engine:
 
     def networking_config(self, network: str, aliases: list[str]) -> dict[str, Any]:
         return self.api.create_networking_config({network: self.api.create_endpoint_config(aliases=aliases)})
+
+
+def _capability(plugin_type: Any) -> str:
+    """The capability of a managed plugin's interface type, as the Engine's plugin list gives it."""
+    if isinstance(plugin_type, dict):
+        return str(plugin_type.get("Capability") or "")
+    return str(plugin_type).split("/", 1)[0].rsplit(".", 1)[-1]

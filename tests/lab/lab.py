@@ -74,6 +74,10 @@ HAPROXY_FRONTEND_PORT = 18080
 SPARE_MAX = 5
 SPARE_HAPROXY_FRONTEND_PORT = 18160
 CACHE_DIR = Path.home() / ".cache" / "dockhand-lab"
+# The volume plugin on this machine's own engine: a managed (v2) plugin, so that `lab down` can disable and remove it
+# cleanly (an engine keeps a legacy plugin it has used until it restarts, and then waits ~15 s on every volume listing).
+HOST_PLUGIN = "dockhand-lab-host"
+HOST_PLUGIN_REF = f"{HOST_PLUGIN}:latest"
 
 MEDIA_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MEDIA_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -425,6 +429,8 @@ class Lab:
                 nodes = self.ensure_nodes(note, node_image, password)
             with phases.phase("haproxy") as note:
                 self.ensure_haproxy(note)
+            with phases.phase("host volume plugin") as note:
+                self.ensure_host_plugin(note)
             complete = True
         if phases.made_something:
             self.prune_superseded_images()
@@ -760,6 +766,77 @@ class Lab:
         )  # fmt: skip
 
     # ------------------------------------------------------------------ nodes
+
+    def ensure_host_plugin(self, note: PhaseNote) -> None:
+        """The lab's volume plugin (images/node/volume-plugin.py, the nodes' driver) on this machine's engine too, as
+        the managed plugin ``dockhand-lab-host``.
+
+        Its rootfs holds only the plugin's script; the host's ``/usr`` (Python) is bound into it read-only. Each volume
+        is a directory under the plugin's ``/data``, that is under the plugin's rootfs in the engine's data root.
+        """
+        plugin_py = (IMAGES_DIR / "node" / "volume-plugin.py").read_bytes()
+        config = {
+            "description": "",
+            "documentation": "https://github.com/dockhand/containers/blob/main/tests/lab/README.md",
+            "entrypoint": ["/usr/bin/python3", "/plugin.py", "/run/docker/plugins/dhl.sock", "/data"],
+            "interface": {"types": ["docker.volumedriver/1.0"], "socket": "dhl.sock"},
+            "network": {"type": "host"},
+            "mounts": [{"source": "/usr", "destination": "/usr", "type": "bind", "options": ["rbind", "ro"]}],
+            "linux": {"capabilities": []},
+        }
+        recipe = sha256_of(plugin_py, json.dumps(config, sort_keys=True).encode())[:12]
+        config["description"] = f"dockhand lab volume plugin (recipe {recipe})"
+        current = self._host_plugin()
+        if current is not None and current.get("Enabled") and recipe in str(current["Config"].get("Description")):
+            note.reuse(f"{HOST_PLUGIN_REF} (recipe {recipe})")
+            return
+        if current is not None:
+            self._remove_host_plugin()
+        build = self.paths.build_dir / "host-plugin"
+        if build.exists():
+            shutil.rmtree(build)
+        rootfs = build / "rootfs"
+        for directory in ("usr", "run/docker/plugins", "data", "tmp", "etc", "proc", "sys", "dev"):
+            (rootfs / directory).mkdir(parents=True)
+        for link in ("bin", "lib", "lib64"):
+            (rootfs / link).symlink_to(f"usr/{link}")
+        (rootfs / "plugin.py").write_bytes(plugin_py)
+        (build / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        run(["docker", "plugin", "create", HOST_PLUGIN_REF, str(build)])
+        run(["docker", "plugin", "enable", HOST_PLUGIN_REF])
+        shutil.rmtree(build)
+        note.make(f"{HOST_PLUGIN_REF} (recipe {recipe}) created and enabled")
+
+    def _host_plugin(self) -> dict[str, Any] | None:
+        try:
+            plugin: dict[str, Any] = self.client.api.inspect_plugin(HOST_PLUGIN_REF)
+        except docker.errors.NotFound:
+            return None
+        return plugin
+
+    def host_plugin_data(self) -> str:
+        """Where the host plugin keeps its volumes, on this machine (empty when it is not installed)."""
+        plugin = self._host_plugin()
+        if plugin is None:
+            return ""
+        return f"{self.client.info()['DockerRootDir']}/plugins/{plugin['Id']}/rootfs/data/volumes"
+
+    def _remove_host_plugin(self) -> list[str]:
+        """Remove the host plugin's volumes, then the plugin (force: it is ours, whoever still mounts a volume)."""
+        removed: list[str] = []
+        if self._host_plugin() is None:
+            return removed
+        for volume in self.client.volumes.list():
+            if volume.attrs.get("Driver") == HOST_PLUGIN_REF:
+                for container in self.client.containers.list(all=True, filters={"volume": volume.name}):
+                    container.remove(force=True)
+                    removed.append(f"container {container.name} (used volume {volume.name})")
+                volume.remove(force=True)
+                removed.append(f"volume {volume.name} ({HOST_PLUGIN_REF})")
+        run(["docker", "plugin", "disable", "--force", HOST_PLUGIN_REF])
+        run(["docker", "plugin", "rm", "--force", HOST_PLUGIN_REF])
+        removed.append(f"plugin {HOST_PLUGIN_REF}")
+        return removed
 
     def ensure_ssh_key(self, note: PhaseNote) -> None:
         key = self.paths.ssh_key
@@ -1167,6 +1244,8 @@ backend app
             frontend_url=f"http://127.0.0.1:{HAPROXY_FRONTEND_PORT}",
             local_docker_host=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock",
             complete=complete,
+            host_volume_driver=HOST_PLUGIN_REF if complete else "",
+            host_volume_data=self.host_plugin_data() if complete else "",
         )
 
     def write_inventory(self, state: LabState) -> None:
@@ -1256,6 +1335,9 @@ backend app
             healthy = status == "running" and self._node_engine_answers(node) and self._node_ssh_works(node)
             line(healthy, f"{node.container}: {status}, ssh 127.0.0.1:{node.ssh_port}, app 127.0.0.1:{node.app_port}, "
                           f"engine {node.docker_socket}")  # fmt: skip
+        plugin = self._host_plugin()
+        line(bool(plugin and plugin.get("Enabled")), f"volume plugin {HOST_PLUGIN_REF} on this engine"
+             + ("" if plugin else ": missing"))
         ha_pid = our_pid(self.paths.haproxy_pidfile, str(self.paths.haproxy_config))
         line(ha_pid is not None, f"haproxy frontend 127.0.0.1:{HAPROXY_FRONTEND_PORT} (pid {ha_pid})")
         if ha_pid is not None:
@@ -1298,6 +1380,7 @@ backend app
             engine_up = False
         if engine_up:
             removed += self._remove_docker_objects()
+            removed += self._remove_host_plugin()
         for config, pidfile, what in (
             (self.paths.haproxy_config, self.paths.haproxy_pidfile, "haproxy"),
             (self.paths.spare_haproxy_config, self.paths.spare_haproxy_pidfile, "haproxy (spare nodes)"),

@@ -112,6 +112,8 @@ class LabState:
     local_docker_host: str
     complete: bool
     version: int = STATE_VERSION
+    host_volume_driver: str = ""  # the managed volume plugin on this machine's engine (lab.py HOST_PLUGIN_REF)
+    host_volume_data: str = ""  # where that plugin keeps each volume's directory, on this machine
 
     @property
     def state_file(self) -> Path:
@@ -146,6 +148,8 @@ class LabState:
             local_docker_host=data["local_docker_host"],
             complete=bool(data["complete"]),
             version=int(data.get("version", 0)),
+            host_volume_driver=str(data.get("host_volume_driver", "")),
+            host_volume_data=str(data.get("host_volume_data", "")),
         )
 
     def save(self) -> None:

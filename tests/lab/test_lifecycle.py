@@ -80,6 +80,11 @@ def test_down_leaves_nothing_behind() -> None:
             if any(t.startswith((labpy.REGISTRY + "/", "dockhand-lab/")) for t in i.tags)
         }
         assert not images, f"images left: {images}"
+        plugins = [p.name for p in client.plugins.list() if p.name.startswith("dockhand-lab")]
+        assert not plugins, f"plugins left: {plugins}"
+        plugin_volumes = [v.name for v in client.volumes.list() if str(v.attrs.get("Driver")).startswith("dockhand-lab")]
+        assert not plugin_volumes, f"plugin volumes left: {plugin_volumes}"
+        assert "dockhand-lab" not in str(client.info()["Plugins"]), "the engine still lists the lab's volume driver"
     finally:
         client.close()
 
