@@ -59,8 +59,8 @@ def test_managed_plugin_volume_passes_options_through_is_idempotent_and_keeps_da
     assert (Path(lab.host_volume_data) / name / "note").read_text() == "through-the-managed-plugin\n"
 
 
-def test_unknown_driver_names_the_managed_plugin_among_the_drivers(lab: LabState,
-                                                                    host: tuple[docker.DockerClient, str]) -> None:
+def test_unknown_driver_names_the_managed_plugin_among_the_drivers(
+        lab: LabState, host: tuple[docker.DockerClient, str]) -> None:
     client, _image = host
     name = PREFIX + "-none"
     refused = run_module("volume", dict(name=name, driver="no-such-plugin",
