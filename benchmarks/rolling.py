@@ -14,6 +14,12 @@ shipped playbook (deploy.yml), while tests/support/loadgen.py sends requests thr
 
 Leaves v1 running on the nodes at the end and removes it with --cleanup. The lab must be up
 (python tests/lab/lab.py up). Never run by the test suite.
+
+--warmup N rolls a variant of the lab app that, like most real services, needs N seconds after its
+start before it answers (its health check then runs every second): dockhand/app-warmupN:v1 and :v2,
+built here FROM the lab's v1/v2 and pushed to the lab registry. The lab app itself turns healthy
+about 2 s after its start, so its rolls measure mostly the rolling steps' own cost; this shows how
+that fixed cost weighs against a service's own start.
 """
 
 from __future__ import annotations
@@ -59,9 +65,36 @@ def timed(command: list[str], check: bool = True) -> float:
     return took
 
 
+REPO_NAME = "app"
+
+
 def deploy(vars_file: Path, tag: str) -> float:
     return timed([tool("ansible-playbook"), "-i", str(INVENTORY), "deploy.yml", "-e", f"@{vars_file}",
-                  "-e", f"dockhand_demo_image={{{{ dockhand_registry }}}}/dockhand/app:{tag}"])
+                  "-e", f"dockhand_demo_image={{{{ dockhand_registry }}}}/dockhand/{REPO_NAME}:{tag}"])
+
+
+def warmup_images(lab: LabState, seconds: int) -> str:
+    """Push dockhand/app-warmup<seconds>:v1 and :v2 (the lab app, answering only ``seconds`` after its start)."""
+    import io
+
+    import docker
+
+    client = docker.from_env()
+    repo = f"{lab.registry}/dockhand/app-warmup{seconds}"
+    auth = {"username": lab.registry_username, "password": lab.registry_password}
+    for tag in ("v1", "v2"):
+        dockerfile = (
+            f"FROM {lab.images[tag].pinned}\n"
+            f"HEALTHCHECK --interval=1s --timeout=2s --start-period={seconds + 5}s --retries=2 "
+            'CMD ["/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"]\n'
+            f'ENTRYPOINT ["/bin/sh", "-c", "trap \'exit 0\' TERM INT; sleep {seconds} & wait; '
+            'httpd -f -p 8080 -h /www & wait"]\n'
+        )
+        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"{repo}:{tag}", rm=True,
+                            labels={"dockhand.lab": "1"})
+        client.images.push(repo, tag=tag, auth_config=auth)
+    client.close()
+    return f"app-warmup{seconds}"
 
 
 def parse_time(text: str) -> float:
@@ -176,9 +209,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cleanup", action="store_true", help="remove demo-web from the nodes afterwards")
+    parser.add_argument("--warmup", type=int, default=0, metavar="N",
+                        help="roll a variant of the lab app that answers only N seconds after its start")
     args = parser.parse_args()
     lab = load_state()
+    if lab is None:
+        sys.exit("the lab is not up: python tests/lab/lab.py up")
     vars_file = lab.dir / "deploy-vars.yml"
+    if args.warmup > 0:
+        global REPO_NAME  # pylint: disable=global-statement
+        REPO_NAME = warmup_images(lab, args.warmup)
+        print(f"app: dockhand/{REPO_NAME} (answers {args.warmup} s after its start)", flush=True)
 
     print("deploy v1 (setup)", flush=True)
     deploy(vars_file, "v1")
