@@ -149,6 +149,24 @@ def acquire(path: str, me: Holder, *, force: bool, check_mode: bool, take_over: 
     return LockOutcome(changed=True, lock=me, previous=current, broken=broken, taken_over=taking_over)
 
 
+def run_id_problem(run_id: str) -> Optional[str]:
+    """Why ``run_id`` cannot identify a run's lock, or None."""
+    if not run_id.strip():
+        return "run_id is empty; give each run an identifier of its own (the rolling playbooks make one)"
+    return None
+
+
+def outcome_warnings(outcome: LockOutcome) -> list[str]:
+    """What a task that took the lock tells its user: another run's lock it broke, or an ended run's it took over."""
+    warnings = []
+    if outcome.broken and outcome.previous:
+        warnings.append("broke the deploy lock of another run: %s" % describe(outcome.previous, utc_now()))
+    if outcome.taken_over and outcome.previous:
+        warnings.append("took over the deploy lock left by run %s (%s, since %s), which has ended"
+                        % (outcome.previous.run_id, outcome.previous.holder, outcome.previous.since))
+    return warnings
+
+
 def release(path: str, run_id: str, *, force: bool, check_mode: bool,
             now: Callable[[], datetime.datetime] = utc_now) -> LockOutcome:
     current = read_lock(path)

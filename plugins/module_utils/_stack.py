@@ -159,6 +159,22 @@ def pull_missing(engine: Engine, make_engine: Callable[[], Engine], images: list
     return missing
 
 
+def wanted_images(specs: list[ServiceSpec], resolve: Resolver) -> tuple[dict[str, str], dict[str, str]]:
+    """Service -> the digest-pinned image its converge runs (a ``pin`` tag resolved), for every service that runs
+    an image; and service -> why its image cannot be had (its tag could not be resolved)."""
+    wanted: dict[str, str] = {}
+    unready: dict[str, str] = {}
+    for spec in specs:
+        if spec.image is None or spec.state == "absent" or spec.rollback:
+            continue
+        try:
+            wanted[spec.name] = spec.image.pinned if spec.image.is_pinned else \
+                spec.image.with_digest(resolve(spec.image)).pinned
+        except (RegistryError, EngineError) as exc:
+            unready[spec.name] = "its image %s could not be resolved: %s" % (spec.image, exc)
+    return wanted, unready
+
+
 def dependency_waves(specs: list[ServiceSpec]) -> list[list[ServiceSpec]]:
     """Group services (already in dependency order) so each comes after everything it depends on."""
     level: dict[str, int] = {}
@@ -178,15 +194,7 @@ def converge_stack(engine: Engine, make_engine: Callable[[], Engine], stack: str
     result = StackResult(name=stack, declared=[s.name for s in specs])
     unready: dict[str, str] = {}  # service -> why its image cannot be had; it fails without being touched
     if not check_mode:
-        wanted: dict[str, str] = {}
-        for spec in specs:
-            if spec.image is None or spec.state == "absent" or spec.rollback:
-                continue
-            try:
-                wanted[spec.name] = spec.image.pinned if spec.image.is_pinned else \
-                    spec.image.with_digest(resolve(spec.image)).pinned
-            except (RegistryError, EngineError) as exc:
-                unready[spec.name] = "its image %s could not be resolved: %s" % (spec.image, exc)
+        wanted, unready = wanted_images(specs, resolve)
         missing = sorted({image for image in wanted.values() if engine.image(image) is None})
         pull_errors = pull_each(make_engine, missing, parallelism, registry_auth)
         result.pulled = [image for image in missing if image not in pull_errors]

@@ -120,7 +120,7 @@ taken_over:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockhand.containers.plugins.module_utils._deploy_lock import (
-    Holder, LockError, acquire, iso, release, utc_now,
+    Holder, LockError, acquire, iso, outcome_warnings, release, run_id_problem, utc_now,
 )
 
 
@@ -137,8 +137,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if not params["run_id"].strip():
-        module.fail_json(msg="run_id is empty; give each run an identifier of its own (the rolling playbooks make one)")
+    problem = run_id_problem(params["run_id"])
+    if problem:
+        module.fail_json(msg=problem)
     try:
         if params["state"] == "present":
             outcome = acquire(params["path"], Holder(params["holder"], params["run_id"], iso(utc_now())),
@@ -147,11 +148,8 @@ def main() -> None:
             outcome = release(params["path"], params["run_id"], force=params["force"], check_mode=module.check_mode)
     except LockError as exc:
         module.fail_json(msg=str(exc), path=params["path"], lock=exc.holder.as_dict() if exc.holder else None)
-    if outcome.broken:
-        module.warn("broke the deploy lock of another run: %s" % outcome.previous)
-    if outcome.taken_over and outcome.previous:
-        module.warn("took over the deploy lock left by run %s (%s, since %s), which has ended"
-                    % (outcome.previous.run_id, outcome.previous.holder, outcome.previous.since))
+    for warning in outcome_warnings(outcome):
+        module.warn(warning)
     module.exit_json(path=params["path"], **outcome.as_dict(diff=module._diff))
 
 

@@ -117,7 +117,9 @@ locked:
   returned: success
   type: bool
 lock:
-  description: The lock outcome, as M(dockhand.containers.deploy_lock) returns it (C(lock), C(previous), C(broken), C(taken_over)).
+  description:
+    - The lock outcome, as M(dockhand.containers.deploy_lock) returns it (C(lock), C(previous), C(broken),
+      C(taken_over)).
   returned: success
   type: dict
 plan:
@@ -140,7 +142,7 @@ lock_released:
   type: bool
 """
 
-from typing import Any, NoReturn
+from typing import Optional
 
 from ansible.module_utils.basic import AnsibleModule, _load_params
 
@@ -148,7 +150,7 @@ from ansible_collections.dockhand.containers.plugins.module_utils._connection im
     ConnectionParams, connection_argument_spec,
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._deploy_lock import (
-    Holder, LockError, acquire, iso, release, utc_now,
+    Holder, LockError, acquire, iso, outcome_warnings, release, run_id_problem, utc_now,
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.dockhand.containers.plugins.module_utils._info import managed_services
@@ -157,7 +159,7 @@ from ansible_collections.dockhand.containers.plugins.module_utils._registry impo
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import SpecError, service_options
 from ansible_collections.dockhand.containers.plugins.module_utils._stack import (
-    StackError, build_specs, converge_stack, pull_missing, services_shape_problem,
+    StackError, build_specs, converge_stack, pull_missing, services_shape_problem, wanted_images,
 )
 
 
@@ -185,8 +187,9 @@ def main() -> None:
     params = module.params
     if shape_problem:
         module.fail_json(msg="stack %s: %s" % (params["name"], shape_problem))
-    if not params["run_id"].strip():
-        module.fail_json(msg="run_id is empty; give each run an identifier of its own (the rolling playbooks make one)")
+    problem = run_id_problem(params["run_id"])
+    if problem:
+        module.fail_json(msg=problem)
     if params["parallelism"] < 1:
         module.fail_json(msg="parallelism must be 1 or more (got %d)" % params["parallelism"])
     try:
@@ -201,40 +204,40 @@ def main() -> None:
     except LockError as exc:
         module.fail_json(msg=str(exc), path=params["lock_path"], lock=exc.holder.as_dict() if exc.holder else None,
                          lock_released=False)
-    took = outcome.previous is None or outcome.previous.run_id != params["run_id"]
-
-    def fail(message: str, **extra: Any) -> NoReturn:
-        """Fail, releasing the lock again when this task took it."""
-        released = False
-        if took and not module.check_mode:
-            try:
-                release(params["lock_path"], params["run_id"], force=False, check_mode=False)
-                released = True
-            except LockError as exc:
-                message += "; the deploy lock could not be released: %s" % exc
-        module.fail_json(msg=message, lock_released=released, **extra)
-        raise AssertionError("fail_json returned")  # it exits; this tells the type checker so
 
     connection = ConnectionParams.from_params(params)
+    resolve = tag_resolver(engine, params)
+    error: Optional[str] = None
     try:
         running = managed_services(engine, [], params["name"])
         plan = converge_stack(engine, lambda: Engine(connection, engine.api_version), params["name"], specs,
-                              resolve=tag_resolver(engine, params), check_mode=True, prune=params["prune"],
+                              resolve=resolve, check_mode=True, prune=params["prune"],
                               parallelism=params["parallelism"], registry_auth=pull_auth(params))
         needs_change = plan.changed or outcome.broken or outcome.taken_over
         pulled: list[str] = []
         if needs_change and params["pull"]:
-            wanted = sorted({s.image.pinned for s in specs
-                             if s.image is not None and s.image.is_pinned and s.state != "absent" and not s.rollback})
-            if module.check_mode:
-                pulled = [image for image in wanted if engine.image(image) is None]
+            wanted, unready = wanted_images(specs, resolve)
+            images = sorted(set(wanted.values()))
+            if unready:
+                why = "; ".join("service %s: %s" % item for item in sorted(unready.items()))
+                error = "stack %s: %s" % (params["name"], why)
+            elif module.check_mode:
+                pulled = [image for image in images if engine.image(image) is None]
             else:
-                pulled = pull_missing(engine, lambda: Engine(connection, engine.api_version), wanted,
+                pulled = pull_missing(engine, lambda: Engine(connection, engine.api_version), images,
                                       params["parallelism"], pull_auth(params))
-    except StackError as exc:
-        fail("stack %s: %s" % (params["name"], exc))
-    except (EngineError, RegistryError) as exc:
-        fail("stack %s: %s" % (params["name"], exc))
+    except (StackError, EngineError, RegistryError) as exc:
+        error = "stack %s: %s" % (params["name"], exc)
+    if error is not None:
+        # A failure after the lock was taken releases it again (not a lock this run already held before).
+        released = False
+        if not module.check_mode and (outcome.previous is None or outcome.previous.run_id != params["run_id"]):
+            try:
+                release(params["lock_path"], params["run_id"], force=False, check_mode=False)
+                released = True
+            except LockError as exc:
+                error += "; the deploy lock could not be released: %s" % exc
+        module.fail_json(msg=error, lock_released=released)
     locked = True
     if not needs_change and params["release_unchanged"]:
         try:
@@ -245,11 +248,8 @@ def main() -> None:
     for service in plan.results.values():
         for warning in service.warnings:
             module.warn(warning)
-    if outcome.broken:
-        module.warn("broke the deploy lock of another run: %s" % outcome.previous)
-    if outcome.taken_over and outcome.previous:
-        module.warn("took over the deploy lock left by run %s (%s, since %s), which has ended"
-                    % (outcome.previous.run_id, outcome.previous.holder, outcome.previous.since))
+    for warning in outcome_warnings(outcome):
+        module.warn(warning)
     module.exit_json(changed=bool(pulled), needs_change=needs_change, locked=locked,
                      lock=dict(outcome.as_dict(diff=False), path=params["lock_path"]), plan=plan.as_dict(diff=False),
                      running=running, pulled=pulled)

@@ -99,3 +99,11 @@ def test_another_runs_lock_refuses_and_a_failure_after_locking_releases_the_lock
     failed = run_module("deploy_prepare", prepare_args(lab, target, lock, absent)).assert_failed()
     assert failed["lock_released"] is True and lock_file(lock) is None, failed.describe()
     assert NAME not in [c.name for c in client.containers.list(all=True)]
+
+    # A tag to pin (pin: true) that the registry does not have: refused with the tag named, the lock released.
+    args = prepare_args(lab, target, lock, lab.images["v1"].repo + ":no-such-tag")
+    args["services"][0]["pin"] = True
+    unknown = run_module("deploy_prepare", args).assert_failed()
+    assert "no-such-tag" in unknown.msg and unknown["lock_released"] is True and lock_file(lock) is None, \
+        unknown.describe()
+    assert NAME not in [c.name for c in client.containers.list(all=True)]

@@ -172,6 +172,14 @@ def fleet_on(lab: LabState, run_playbook: RunPlaybook, inventory: Path, spares: 
                                                rolling_update_serial="3")).assert_ok()
 
 
+def assert_converged(spares: SpareSet, spare_lab: Lab, pinned: str) -> None:
+    """Every spare node runs ``pinned``, holds no deploy lock, and is ready in haproxy."""
+    for node in spares.nodes:
+        assert running_image(spares, node.name) == pinned, node.name
+        assert lock(spare_lab, spares, node.name) is None, node.name
+    assert admin_states(spares) == {node.name: "ready" for node in spares.nodes}
+
+
 @contextlib.contextmanager
 def once(condition: Callable[[], bool], fault: Callable[[], None], poll: float = 0.1) -> Iterator[threading.Event]:
     """Inject ``fault`` as soon as ``condition`` holds (polled in a thread while the block runs)."""
@@ -292,10 +300,7 @@ def test_a_node_engine_stopped_mid_roll_stops_the_run_says_so_and_a_rerun_after_
 
     spare_lab.start_engine(spare2)
     deploy(run_playbook, inventory, variables).assert_ok()
-    for node in spares.nodes:
-        assert running_image(spares, node.name) == v2.pinned, node.name
-        assert lock(spare_lab, spares, node.name) is None, node.name
-    assert admin_states(spares) == {"spare1": "ready", "spare2": "ready", "spare3": "ready"}
+    assert_converged(spares, spare_lab, v2.pinned)
     [recovered] = audit(spare_lab, spares, "spare2")[before["spare2"] + 1:]
     assert recovered["result"] == "updated", recovered
     assert recovered["services"] == [{"name": SERVICE, "old": v1.pinned, "new": v2.pinned}]
@@ -338,10 +343,7 @@ def test_a_node_sshd_stopped_mid_roll_stops_the_run_says_so_and_a_rerun_after_it
 
     spare_lab.start_sshd(spare2)
     deploy(run_playbook, inventory, variables).assert_ok()
-    for node in spares.nodes:
-        assert running_image(spares, node.name) == v1.pinned, node.name
-        assert lock(spare_lab, spares, node.name) is None, node.name
-    assert admin_states(spares) == {"spare1": "ready", "spare2": "ready", "spare3": "ready"}
+    assert_converged(spares, spare_lab, v1.pinned)
     [recovered] = audit(spare_lab, spares, "spare2")[before["spare2"]:]
     assert recovered["result"] == "updated", recovered
     assert recovered["services"] == [{"name": SERVICE, "old": v2.pinned, "new": v1.pinned}]
@@ -398,10 +400,7 @@ def test_a_node_engine_stopped_during_its_own_converge_leaves_it_reported_and_a_
     # The engine comes back with the swap cut in the middle; the next run takes the host over and converges.
     spare_lab.start_engine(spare1)
     deploy(run_playbook, inventory, variables).assert_ok()
-    for node in spares.nodes:
-        assert running_image(spares, node.name) == v2.pinned, node.name
-        assert lock(spare_lab, spares, node.name) is None, node.name
-    assert admin_states(spares) == {"spare1": "ready", "spare2": "ready", "spare3": "ready"}
+    assert_converged(spares, spare_lab, v2.pinned)
     [recovered] = audit(spare_lab, spares, "spare1")[before["spare1"] + 1:]
     assert recovered["result"] == "updated", recovered
     assert f"took over the deploy lock of run {entry['run_id']}" in recovered["note"], recovered

@@ -101,6 +101,14 @@ def test_survey_strings_deploy_audit_and_a_rerun_changes_nothing(lab: Any, run_p
     assert local_engine.containers.get(SERVICE).id == container.id
     assert len(audit(stack_vars)) == 1
 
+    # Asked to, an unchanged host is logged too (the log's one change), with what runs there as its engine shows it.
+    run_playbook(DEPLOY, extra_vars={**survey, "rolling_update_audit_unchanged": "true"}).assert_ok()
+    assert local_engine.containers.get(SERVICE).id == container.id
+    unchanged = audit(stack_vars)[1:]
+    assert [(e["result"], e["services"]) for e in unchanged] == [
+        ("unchanged", [{"name": SERVICE, "old": container.attrs["Config"]["Image"], "new": v1.pinned}])]
+    assert not Path(stack_vars["rolling_update_lock_path"]).exists(), "the lock outlived the run"
+
     status = run_playbook(STATUS, extra_vars=stack_vars).assert_unchanged()
     lines = status.task("Show host x service x desired digest x running digest x health, and the last deploys")["msg"]
     assert lines[0] == f"{SERVICE}  desired={v1.pinned}  running={v1.pinned}  health=healthy"
