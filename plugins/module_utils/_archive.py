@@ -1201,19 +1201,29 @@ def verify_archive(path: str, manifest: Manifest) -> Listing:
         raise ArchiveError("archive %s does not exist" % path)
     try:
         listing, digest = scan_archive(path, manifest.compression)
-    except ArchiveError:
-        # A damaged file often fails to decompress or parse first; the checksum names the real cause.
-        digest = rehash(path)
-        if digest == manifest.sha256:
-            raise
+    except ArchiveError as exc:
+        raise _cause(path, manifest, exc)
+    _check_against_manifest(path, manifest, listing, digest)
+    return listing
+
+
+def _cause(path: str, manifest: Manifest, exc: ArchiveError) -> ArchiveError:
+    """What to report when reading an archive failed: a damaged file often fails to decompress or parse first, and
+    then its checksum names the real cause."""
+    digest = rehash(path)
+    if digest == manifest.sha256:
+        return exc
+    return ArchiveError("archive %s has sha256 %s but its manifest says %s: the file is damaged or not the one "
+                        "the manifest describes" % (path, digest, manifest.sha256))
+
+
+def _check_against_manifest(path: str, manifest: Manifest, listing: Listing, digest: str) -> None:
     if digest != manifest.sha256:
-        raise ArchiveError("archive %s has sha256 %s but its manifest says %s: the file is damaged or not the one "
-                           "the manifest describes" % (path, digest, manifest.sha256))
+        raise _cause(path, manifest, ArchiveError("archive %s changed while it was read" % path))
     if listing.files != manifest.files or listing.digest() != manifest.listing_sha256:
         raise ArchiveError("archive %s holds %d entries (listing %s) but its manifest says %d (listing %s)"
                            % (path, listing.files, listing.digest()[:12], manifest.files,
                               manifest.listing_sha256[:12]))
-    return listing
 
 
 TAR_EXTRACT = ["tar", "--extract", "--file=-", "--numeric-owner", "--same-owner", "--same-permissions",
@@ -1241,6 +1251,63 @@ def clear_directory(root: str) -> None:
                 shutil.rmtree(child.path)
             else:
                 os.unlink(child.path)
+
+
+STAGING_PREFIX = "dockhand-restore."  # a directory a restore stages an archive in, beside the volume's data
+
+
+def remove_stale_staging(parent: str) -> None:
+    """Remove what a restore killed midway left in ``parent`` (staging directories are only ever ours)."""
+    with os.scandir(parent) as it:
+        stale = [e.path for e in it if e.name.startswith(STAGING_PREFIX) and e.is_dir(follow_symlinks=False)]
+    for path in stale:
+        shutil.rmtree(path)
+
+
+def extract_staged(path: str, manifest: Manifest, staging: str) -> Listing:
+    """A restore in one pass over the archive: read, hashed, checked and extracted at once into ``staging``.
+
+    Each entry reaches GNU tar only once the safety rule accepted it; what tar wrote counts only once the whole
+    file's sha256 and its listing agree with the manifest. On any failure ``staging`` is removed and ArchiveError
+    (UnsafeEntry for a refused entry) says why. ``staging`` must not exist; it is made 0700.
+    """
+    reader = ArchiveReader(path, manifest.compression)
+    os.mkdir(staging, 0o700)
+    try:
+        failure: Optional[ArchiveError] = None
+        listing = Listing()
+        try:
+            listing = _gated_extract(reader.chunks(), staging)
+        except UnsafeEntry as exc:
+            failure = exc
+        except ArchiveError as exc:
+            failure = ArchiveError("%s: %s" % (path, exc))
+        except zlib.error as exc:
+            failure = ArchiveError("%s is not a readable gzip archive: %s" % (path, exc))
+        finally:
+            digest = reader.hexdigest()  # also ends the hashing thread when reading stopped early
+        if failure is not None:
+            raise _cause(path, manifest, failure)
+        _check_against_manifest(path, manifest, listing, digest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return listing
+
+
+def swap_in(staging: str, root: str) -> None:
+    """Replace what ``root`` holds with what ``staging`` holds, by renames (same filesystem), including root's own
+    owner, mode and mtime (those of the archive's ``.`` entry); ``staging`` is removed."""
+    st = os.lstat(staging)
+    clear_directory(root)
+    with os.scandir(staging) as it:
+        names = [entry.name for entry in it]
+    for name in names:
+        os.rename(os.path.join(staging, name), os.path.join(root, name))  # a moved tree keeps its mtimes
+    os.rmdir(staging)
+    os.chown(root, st.st_uid, st.st_gid)  # before chmod: chown clears setuid/setgid bits
+    os.chmod(root, stat.S_IMODE(st.st_mode))
+    os.utime(root, ns=(st.st_atime_ns, st.st_mtime_ns))  # last: the renames changed it
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1538,6 +1605,35 @@ class _TarSink:
             pass
 
 
+def _gated_extract(chunks: Iterable[bytes], root: str) -> Listing:
+    """GNU tar extracts the tar stream ``chunks`` into ``root``; each entry is passed on to tar only once the safety
+    rule accepted its header, so tar never sees an entry we refuse. The stream's listing; on a failure tar is
+    stopped, and what it wrote so far is left for the caller to remove."""
+    tar = _TarSink(root)
+    try:
+        gate = _Gate(tar.write)
+        source = _ChunkReader(chunks, gate.hold)
+        check = SafetyCheck()
+        try:
+            with tarfile.open(fileobj=source, mode="r:") as archive:  # type: ignore[call-overload]
+                while True:
+                    member = archive.next()
+                    if member is None:
+                        break
+                    archive.members.clear()
+                    check.add_member(member)
+                    gate.allow(archive.offset)
+        except tarfile.TarError as exc:
+            raise ArchiveError("the tar stream is unreadable: %s" % exc)
+        source.drain()
+        gate.allow_all()
+        tar.finish()
+    except BaseException:
+        tar.kill()
+        raise
+    return check.listing
+
+
 def _stream_chunks(handle: IO[bytes], state: dict[str, Any]) -> Iterator[bytes]:
     """The tar stream of a volume stream on ``handle`` (decompressed); fills ``state`` with header and trailer."""
     codec: Optional[Codec] = None
@@ -1593,32 +1689,12 @@ def receive_directory(root: str, handle: IO[bytes], live: bool = False,
     if before.files and before.digest() != replace_listing:
         raise ArchiveError("%s is not empty (%d entries); nothing was written" % (root, before.files))
     state: dict[str, Any] = {}
-    tar: Optional[_TarSink] = None
     try:
         if before.files:
             clear_directory(root)
-        tar = _TarSink(root)
-        gate = _Gate(tar.write)
-        source = _ChunkReader(_stream_chunks(handle, state), gate.hold)
-        check = SafetyCheck()
-        try:
-            with tarfile.open(fileobj=source, mode="r:") as archive:  # type: ignore[call-overload]
-                while True:
-                    member = archive.next()
-                    if member is None:
-                        break
-                    archive.members.clear()
-                    check.add_member(member)
-                    gate.allow(archive.offset)
-        except tarfile.TarError as exc:
-            raise ArchiveError("the tar stream is unreadable: %s" % exc)
-        source.drain()
-        gate.allow_all()
-        tar.finish()
-        return _verified(root, state, check.listing, live)
+        streamed = _gated_extract(_stream_chunks(handle, state), root)
+        return _verified(root, state, streamed, live)
     except BaseException as exc:
-        if tar is not None:
-            tar.kill()
         clear_directory(root)
         if isinstance(exc, (ArchiveError, OSError, zlib.error)):
             raise ArchiveError("%s; %s was emptied again" % (exc, root))

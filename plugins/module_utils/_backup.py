@@ -18,8 +18,9 @@ from typing import Any, Iterator, Optional
 from ._archive import (
     ArchiveError, ArchiveReader, ArchiveWriter, CHUNK, COLLECTION_VERSION, DEFAULT_LEVELS, Listing, Manifest,
     UnsafeEntry, archive_name, archive_stream, archive_tree, check_compression, clear_directory,
-    ensure_directory, extract_to_directory, host_listing, manifest_path, prune_archives, rehash,
-    relocated_stream, stored_archives, stream_listing, utc_now, verify_archive, write_file_atomically,
+    STAGING_PREFIX, ensure_directory, extract_staged, extract_to_directory, host_listing, manifest_path, prune_archives,
+    rehash, relocated_stream, remove_stale_staging, stored_archives, stream_listing, swap_in, utc_now, verify_archive,
+    write_file_atomically,
 )
 from ._engine import Engine, EngineError
 from ._volume import (
@@ -335,14 +336,44 @@ def _current_listing(engine: Engine, name: str, host_path: Optional[str], image:
         return None
 
 
+def _staging_parent(volume: dict[str, Any], host_path: Optional[str]) -> Optional[str]:
+    """Where a restore can stage an archive beside the volume's data: the Engine's own directory of a local volume
+    (the parent of its ``_data``: containers never see it, and the Engine removes it with the volume), when it is on
+    the data's filesystem. None for other data (a bind's ``device`` is the user's directory) and for other drivers."""
+    mountpoint = str(volume.get("Mountpoint") or "")
+    if (not host_path or volume.get("Driver") != "local" or (volume.get("Options") or {}).get("type")
+            or not mountpoint.endswith("/_data") or not host_path.endswith(mountpoint)):
+        return None
+    parent = os.path.dirname(host_path)
+    try:
+        return parent if os.stat(parent).st_dev == os.stat(host_path).st_dev else None
+    except OSError:
+        return None
+
+
+def _may_stage(spec: VolumeSpec, volume: Optional[dict[str, Any]]) -> bool:
+    """Whether the volume (or the one about to be made from ``spec``) is a plain local volume: its restore can then
+    read the archive once, staged beside the data, instead of verifying it whole before writing anything."""
+    if volume is not None:
+        return volume.get("Driver") == "local" and not (volume.get("Options") or {}).get("type")
+    return spec.driver == "local" and "type" not in spec.driver_options
+
+
 def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Outcome:
+    """Restore an archive into a volume. Nothing the volume's users see is written before the archive's sha256, its
+    listing and every entry (the safety rule) agreed with the manifest:
+
+    - a plain local volume (the usual case) is restored in one pass over the archive, extracted into a staging
+      directory beside the data (the Engine's own directory of the volume) and moved in by renames once verified;
+    - any other volume has the whole archive verified first, then written (a second pass).
+    """
     problems = req.problems()
     if problems:
         raise BackupError("; ".join(problems))
-    # Checksum, manifest agreement and the safety rule, before the Engine is even asked about the volume.
     try:
         manifest = Manifest.load(manifest_path(req.path))
-        archived = verify_archive(req.path, manifest)
+        if not os.path.isfile(req.path):
+            raise ArchiveError("archive %s does not exist" % req.path)
     except ArchiveError as exc:
         raise BackupError("%s; nothing was written" % exc)
     name = req.volume or manifest.volume
@@ -350,10 +381,14 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
         name=name, driver=req.driver or manifest.driver,
         driver_options=manifest.options if req.driver_options is None else req.driver_options,
         labels=manifest.labels if req.labels is None else req.labels))
-    base: dict[str, Any] = dict(volume=name, path=req.path, sha256=manifest.sha256, files=archived.files,
-                                bytes=archived.bytes)
-    after = dict(volume=name, exists=True, files=archived.files, listing_sha256=archived.digest())
     volume = engine.volume(name)
+    archived: Optional[Listing] = None
+    if check_mode or not _may_stage(spec, volume):
+        # Checksum, manifest agreement and the safety rule, before the Engine is asked to change anything.
+        archived = _verified(req.path, manifest, None)
+    base: dict[str, Any] = dict(volume=name, path=req.path, sha256=manifest.sha256, files=manifest.files,
+                                bytes=manifest.bytes)
+    after = dict(volume=name, exists=True, files=manifest.files, listing_sha256=manifest.listing_sha256)
     created = volume is None
     if volume is None:
         base["diff"] = dict(before=dict(volume=name, exists=False), after=after)
@@ -368,7 +403,9 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
     if not created:
         base["diff"] = dict(before=dict(volume=name, exists=True, files=current.files if current else None,
                                         listing_sha256=current.digest() if current else None), after=after)
-    if current is not None and current.digest() == archived.digest():
+    if current is not None and current.digest() == manifest.listing_sha256:
+        if archived is None:
+            archived = _verified(req.path, manifest, None)  # nothing to write, but a damaged archive is reported
         return Outcome(False, dict(base, cleared=False, stopped=[]))
     empty = created or (current is not None and current.files == 0)
     if not empty and not req.force:
@@ -379,11 +416,23 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
         to_stop = [u["name"] for u in volume_users(engine, name) if u["running"]] \
             if req.consistency.stop_containers else []
         return Outcome(True, dict(base, cleared=not empty, stopped=to_stop))
+    staging_parent = _staging_parent(volume, host_path)
+    if archived is None and staging_parent is None:
+        archived = _verified(req.path, manifest, name if created else None, engine)
     clock = time.monotonic()
     still = _StillData(engine, name, req.consistency)
     try:
         with still:
-            if host_path:
+            if host_path and staging_parent:
+                remove_stale_staging(staging_parent)
+                staging = os.path.join(staging_parent, "%s%d" % (STAGING_PREFIX, os.getpid()))
+                try:
+                    archived = extract_staged(req.path, manifest, staging)
+                except ArchiveError as exc:
+                    raise BackupError("%s; %s" % (exc, _nothing_written(engine, name if created else None)))
+                swap_in(staging, host_path)
+                restored = host_listing(host_path)
+            elif host_path:
                 if not empty:
                     clear_directory(host_path)
                 extract_to_directory(req.path, manifest, host_path)
@@ -397,15 +446,39 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
                 if reader.hexdigest() != manifest.sha256:
                     raise BackupError("archive %s changed while it was restored; restore it again" % req.path)
                 restored = _current_listing(engine, name, None, image) or Listing()
-    except (ArchiveError, EngineError, BackupError, VolumeError, OSError) as exc:
+    except BackupError as exc:
+        raise BackupError("%s%s" % (exc, still.note()))
+    except (ArchiveError, EngineError, VolumeError, OSError) as exc:
         raise BackupError("restore of %s into volume %s failed: %s%s" % (req.path, name, exc, still.note()))
     if still.problems:
         raise BackupError("volume %s was restored from %s%s" % (name, req.path, still.note()))
+    assert archived is not None
     differences = restored.differences(archived)
     if differences:
         raise BackupError("volume %s differs from the archive after the restore: %s" % (name, "; ".join(differences)))
     return Outcome(True, dict(base, cleared=not empty, stopped=still.stopped_names,
                               duration=round(time.monotonic() - clock, 3)))
+
+
+def _verified(path: str, manifest: Manifest, created: Optional[str], engine: Optional[Engine] = None) -> Listing:
+    """The archive's listing once it is verified whole (nothing written); a volume this restore created is removed
+    again when it is not."""
+    try:
+        return verify_archive(path, manifest)
+    except ArchiveError as exc:
+        raise BackupError("%s; %s" % (exc, _nothing_written(engine, created)))
+
+
+def _nothing_written(engine: Optional[Engine], created: Optional[str]) -> str:
+    """The end of a refused restore's message; the volume the restore created (empty) is removed again."""
+    if engine is None or created is None:
+        return "nothing was written"
+    try:
+        engine.remove_volume(created)
+    except EngineError as exc:
+        return "the volume %s this restore created could not be removed again (%s); nothing was written" % (
+            created, exc)
+    return "the volume %s this restore created was removed again; nothing was written" % created
 
 
 def archives_diff(directory: str, volume: str) -> list[str]:

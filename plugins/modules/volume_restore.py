@@ -9,11 +9,16 @@ module: volume_restore
 short_description: Restore a Docker volume from an archive made by volume_backup, verified before and after
 version_added: 0.1.0
 description:
-  - Reads the archive O(path) and its manifest (C(<path>.json)) and, before anything on the host is touched, checks
-    the archive's sha256 against the manifest, the manifest's file count and listing against the archive, and every
-    entry against the safety rule. An entry with C(..) or an absolute name, a symlink pointing outside the volume, an
-    entry reached through a symlink, a hard link to anything but an earlier file of the archive, a device node or a
-    FIFO makes the module fail naming that entry, with nothing written.
+  - Reads the archive O(path) and its manifest (C(<path>.json)) and, before anything the volume's users can see is
+    written, checks the archive's sha256 against the manifest, the manifest's file count and listing against the
+    archive, and every entry against the safety rule. An entry with C(..) or an absolute name, a symlink pointing
+    outside the volume, an entry reached through a symlink, a hard link to anything but an earlier file of the
+    archive, a device node or a FIFO makes the module fail naming that entry, with nothing written.
+  - A plain local volume (no driver options) is restored in one pass over the archive, extracted into a staging
+    directory in the Engine's own directory of the volume (never mounted into containers) while it is checked, and
+    moved into place by renames only once all of it checked out; on a failure the staging directory is removed, the
+    volume keeps its content, and a volume the module created is removed again. Any other volume has the whole archive
+    checked first and then written.
   - Creates the volume when it does not exist, with the manifest's driver, options and labels unless O(driver),
     O(driver_options) or O(labels) say otherwise. An existing volume is used as it is.
   - A volume that already holds exactly the archive's listing (paths, types, modes, owners, sizes, mtimes, link

@@ -468,3 +468,43 @@ def test_restore_with_stop_containers_replaces_live_data_and_starts_the_user_aga
     state = client_a.api.inspect_container(user.id)["State"]
     assert state["Running"] and state["StartedAt"] != started
     assert listing(client_a, image, volume) == original
+
+
+def node_volume_dir(node: Node, volume: str) -> list[str]:
+    """What the node's Engine keeps in its own directory of the volume (``_data`` and, during a restore, staging)."""
+    out = subprocess.run(["docker", "exec", node.container, "ls", "-A", "/var/lib/docker/volumes/%s" % volume],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(out.split())
+
+
+def test_local_restore_is_staged_beside_the_data_and_a_damaged_archive_changes_nothing(
+        nodes: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str], tmp_path: Path) -> None:
+    source, _other, client_a, _client_b, image = nodes
+    volume = PREFIX + "-staged"
+    make_volume(client_a, image, volume, "local")
+    original = listing(client_a, image, volume)
+    good = backup(source, volume, tmp_path / "good").assert_ok()["path"]
+    damaged = str(tmp_path / os.path.basename(good))
+    for suffix in ("", ".json"):
+        Path(damaged + suffix).write_bytes(Path(good + suffix).read_bytes())
+    with open(damaged, "r+b") as handle:
+        handle.seek(-200, os.SEEK_END)
+        byte = handle.read(1)
+        handle.seek(-200, os.SEEK_END)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    in_volume(client_a, image, volume, "rm -rf /v/app && echo changed > /v/new")
+    changed = listing(client_a, image, volume)
+    # A restore killed midway leaves its staging directory behind: the next restore removes it.
+    subprocess.run(["docker", "exec", source.container, "mkdir", "-p",
+                    "/var/lib/docker/volumes/%s/dockhand-restore.1/half" % volume], check=True)
+
+    refused = restore(source, damaged, volume=volume, force=True).assert_failed()
+    assert "but its manifest says" in refused.msg and refused.msg.endswith("nothing was written"), refused.msg
+    assert listing(client_a, image, volume) == changed
+    assert node_volume_dir(source, volume) == ["_data"]
+
+    done = restore(source, good, volume=volume, force=True).assert_ok()
+    assert done["data_path"] == "fast" and done["cleared"] and done["changed"]
+    assert listing(client_a, image, volume) == original
+    assert node_volume_dir(source, volume) == ["_data"]
+    assert restore(source, good, volume=volume).assert_ok()["changed"] is False

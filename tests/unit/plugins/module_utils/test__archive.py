@@ -74,6 +74,67 @@ def test_backup_then_restore_keeps_content_modes_owners_times_links(
     assert manifest.files == 6 and manifest.bytes == 6 + 6 + 3 * A.CHUNK + 17  # a hard link counts per name
 
 
+@pytest.mark.parametrize("compression", A.COMPRESSIONS)
+def test_staged_restore_replaces_the_old_data_only_with_the_verified_archive(tmp_path: Path, compression: str) -> None:
+    src, vol = tmp_path / "src", tmp_path / "volume"
+    data = vol / "_data"
+    src.mkdir()
+    data.mkdir(parents=True)
+    make_tree(src)
+    (data / "old").write_text("replaced")
+    (data / "dir").mkdir()
+    path, manifest = backup(src, tmp_path, compression)
+    staging = str(vol / (A.STAGING_PREFIX + "1"))
+    listing = A.extract_staged(path, manifest, staging)
+    assert (data / "old").read_text() == "replaced"  # nothing the volume's users see changed yet
+    A.swap_in(staging, str(data))
+    assert sorted(os.listdir(vol)) == ["_data"]
+    restored = A.host_listing(str(data))
+    assert restored.differences(listing) == [] and restored.digest() == manifest.listing_sha256
+    assert os.stat(data / "dir").st_mode & 0o777 == 0o751 and oct(os.stat(data).st_mode & 0o777) == "0o700"
+    assert os.stat(data / "hard").st_ino == os.stat(data / "dir" / "file").st_ino
+    assert (data / "big").read_bytes() == (src / "big").read_bytes()
+
+
+def damage(path: str) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(-100, os.SEEK_END)
+        handle.write(b"x")
+
+
+@pytest.mark.parametrize("fault", ["damaged", "manifest-disagrees", "unsafe-entry"])
+def test_staged_restore_that_fails_leaves_the_volume_and_nothing_else(tmp_path: Path, fault: str) -> None:
+    src, vol, outside = tmp_path / "src", tmp_path / "volume", tmp_path / "outside"
+    for each in (src, vol / "_data", outside):
+        each.mkdir(parents=True)
+    (vol / "_data" / "old").write_text("kept")
+    make_tree(src)
+    if fault == "unsafe-entry":
+        path, manifest = crafted(tmp_path, [(member("./ok"), b"fine"), (member("./root", tarfile.SYMTYPE, str(outside)),
+                                                                         b""), (member("./root/x"), b"x")])
+        expected = "symlink './root' points outside"
+    else:
+        path, manifest = backup(src, tmp_path, "none" if fault == "damaged" else "zstd")
+        if fault == "damaged":
+            damage(path)
+            expected = "sha256 .* but its manifest says"
+        else:
+            manifest.files += 1
+            expected = "holds 6 entries"
+    with pytest.raises(A.ArchiveError, match=expected):
+        A.extract_staged(path, manifest, str(vol / (A.STAGING_PREFIX + "1")))
+    assert sorted(os.listdir(vol)) == ["_data"] and os.listdir(vol / "_data") == ["old"]
+    assert os.listdir(outside) == []
+
+
+def test_stale_staging_directories_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "_data").mkdir()
+    (tmp_path / (A.STAGING_PREFIX + "99") / "half").mkdir(parents=True)
+    (tmp_path / (A.STAGING_PREFIX + "file")).write_text("not a directory we made")
+    A.remove_stale_staging(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == sorted(["_data", A.STAGING_PREFIX + "file"])
+
+
 def test_damaged_archive_is_refused_by_checksum(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
