@@ -39,7 +39,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
+sys.path.insert(0, str(REPO / ".cache" / "collections"))
 from labstate import LabState, load_state  # noqa: E402
+from ansible_collections.dockhand.containers.plugins.module_utils._haproxy import RuntimeApi  # noqa: E402
 
 INVENTORY = REPO / "examples" / "inventory"
 SERVICE = "demo-web"
@@ -147,6 +149,39 @@ class HealthWatch(threading.Thread):
         return [self.healthy[name] - self.created[name] for name in sorted(self.clients)]
 
 
+class DrainWatch(threading.Thread):
+    """Polls haproxy (every POLL s) during a roll: when the first node left its backend (drain) and when the last
+    one came back (ready). Between the two is the serial phase; the rest of the playbook's time is spent once per
+    run (the start of ansible-playbook, resolving, locking and pulling everywhere, releasing the locks)."""
+
+    POLL = 0.05
+
+    def __init__(self, lab: LabState) -> None:
+        super().__init__(daemon=True)
+        self.api = RuntimeApi(str(lab.haproxy_socket))
+        self.servers = [node.name for node in lab.nodes]
+        self.first_drain: float | None = None
+        self.last_ready: float | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            now = time.monotonic()
+            states = [self.api.server("app", server).admin for server in self.servers]
+            if any(state != "ready" for state in states) and self.first_drain is None:
+                self.first_drain = now
+            elif all(state == "ready" for state in states) and self.first_drain is not None:
+                self.last_ready = now
+            time.sleep(self.POLL)
+
+    def span(self) -> float:
+        self.done.set()
+        self.join(timeout=10)
+        if self.first_drain is None or self.last_ready is None:
+            sys.exit("haproxy never showed a node drained and back")
+        return self.last_ready - self.first_drain
+
+
 class Load:
     """tests/support/loadgen.py in the background, through haproxy."""
 
@@ -172,20 +207,26 @@ class Load:
         return self.read()
 
 
-def rolls(lab: LabState, vars_file: Path, load: Load, repeat: int, rows: list[tuple[str, float, float, int, int]]) -> None:
-    """Roll v1 -> v2 -> v1 ... under load, recording (tag, seconds, sum of start+healthy, failed, requests)."""
+Row = tuple[str, float, float, int, int, float]  # tag, playbook s, sum of start+healthy, failed, requests, serial s
+
+
+def rolls(lab: LabState, vars_file: Path, load: Load, repeat: int, rows: list[Row]) -> None:
+    """Roll v1 -> v2 -> v1 ... under load, recording (tag, seconds, sum of start+healthy, failed, requests,
+    seconds of the serial phase)."""
     load.read()
     for tag in ["v2", "v1"] * repeat:
         before = load.read()
-        watch = HealthWatch(lab)
+        watch, drains = HealthWatch(lab), DrainWatch(lab)
         watch.start()
+        drains.start()
         took = deploy(vars_file, tag)
-        spans = watch.spans()
+        spans, serial = watch.spans(), drains.span()
         after = load.read()
-        rows.append((tag, took, sum(spans), after["failed"] - before["failed"], after["total"] - before["total"]))
+        rows.append((tag, took, sum(spans), after["failed"] - before["failed"], after["total"] - before["total"],
+                     serial))
         print(f"roll to {tag}: {took:6.1f} s, sum(start+healthy) {sum(spans):5.1f} s "
-              f"({', '.join('%.1f' % s for s in spans)}), ratio {took / sum(spans):5.2f}, "
-              f"requests {rows[-1][4]}, failed {rows[-1][3]}", flush=True)
+              f"({', '.join('%.1f' % s for s in spans)}), ratio {took / sum(spans):5.2f}; serial phase {serial:5.1f} s, "
+              f"ratio {serial / sum(spans):5.2f}; requests {rows[-1][4]}, failed {rows[-1][3]}", flush=True)
 
 
 def cleanup() -> None:
@@ -223,7 +264,7 @@ def main() -> None:
 
     print("deploy v1 (setup)", flush=True)
     deploy(vars_file, "v1")
-    rows: list[tuple[str, float, float, int, int]] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="ro-bench-") as directory:
         load = Load(lab, Path(directory))
         try:
@@ -241,8 +282,12 @@ def main() -> None:
     roll = statistics.median(r[1] for r in rows)
     healthy = statistics.median(r[2] for r in rows)
     print()
+    serial = statistics.median(r[5] for r in rows)
     print(f"rolling update of 3 nodes (median of {len(rows)}): {roll:.1f} s; sum of start+healthy {healthy:.1f} s; "
           f"ratio {roll / healthy:.2f} (target <= {TARGET_ROLL})")
+    print(f"  of which the serial phase (first node drained -> last node back in haproxy): {serial:.1f} s, "
+          f"ratio {serial / healthy:.2f}; per host beyond start+healthy {(serial - healthy) / 3:.2f} s; "
+          f"once per run {roll - serial:.1f} s")
     print(f"failed requests through haproxy: {final['failed']} of {final['total']} (target 0)")
     print(f"idempotent deploy.yml {statistics.median(idempotent):.1f} s vs ping {statistics.median(ping):.1f} s: "
           f"ratio {statistics.median(idempotent) / statistics.median(ping):.2f} (target <= {TARGET_IDEMPOTENT})")

@@ -68,6 +68,17 @@ def changes_from_info(before: list[dict[str, Any]], after: list[dict[str, Any]])
             for name in sorted(set(old) | set(new))]
 
 
+def services_after(before: list[dict[str, Any]], outcomes: dict[str, dict[str, Any]],
+                   removed: list[str]) -> list[dict[str, Any]]:
+    """What runs after a converge, shaped like service_info's ``services`` (name, image): what ran ``before``, with
+    the stack's per-service ``outcomes`` laid over it and its ``removed`` (pruned) services taken out."""
+    after = [dict(name=s.get("name"), image=s.get("image")) for s in before
+             if s.get("name") not in outcomes and s.get("name") not in removed]
+    after.extend(dict(name=name, image=outcome.get("image")) for name, outcome in outcomes.items()
+                 if outcome.get("state") != "absent")
+    return after
+
+
 def append_entry(path: str, entry: Entry) -> None:
     """One line, written with a single append, so concurrent writers never interleave within a line."""
     line = (json.dumps(entry.as_dict(), sort_keys=True) + "\n").encode()

@@ -452,7 +452,8 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
         raise BackupError("restore of %s into volume %s failed: %s%s" % (req.path, name, exc, still.note()))
     if still.problems:
         raise BackupError("volume %s was restored from %s%s" % (name, req.path, still.note()))
-    assert archived is not None
+    if archived is None:  # every path above verified the archive; this only guards a future path that does not
+        raise BackupError("internal: volume %s was restored from an archive that was not verified" % name)
     differences = restored.differences(archived)
     if differences:
         raise BackupError("volume %s differs from the archive after the restore: %s" % (name, "; ".join(differences)))

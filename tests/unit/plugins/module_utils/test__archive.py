@@ -110,8 +110,8 @@ def test_staged_restore_that_fails_leaves_the_volume_and_nothing_else(tmp_path: 
     (vol / "_data" / "old").write_text("kept")
     make_tree(src)
     if fault == "unsafe-entry":
-        path, manifest = crafted(tmp_path, [(member("./ok"), b"fine"), (member("./root", tarfile.SYMTYPE, str(outside)),
-                                                                         b""), (member("./root/x"), b"x")])
+        link = member("./root", tarfile.SYMTYPE, str(outside))
+        path, manifest = crafted(tmp_path, [(member("./ok"), b"fine"), (link, b""), (member("./root/x"), b"x")])
         expected = "symlink './root' points outside"
     else:
         path, manifest = backup(src, tmp_path, "none" if fault == "damaged" else "zstd")

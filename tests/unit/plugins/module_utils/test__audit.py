@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.dockhand.containers.plugins.module_utils._audit import (
-    AuditError, Entry, ServiceChange, append_entry, changes_from_info, last_entries,
+    AuditError, Entry, ServiceChange, append_entry, changes_from_info, last_entries, services_after,
 )
 
 
@@ -60,3 +60,17 @@ def test_unwritable_log_is_named(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(AuditError, match="cannot append to the audit log .*file/audit.jsonl"):
         append_entry(str(blocker / "audit.jsonl"), entry("updated"))
+
+
+def test_services_after_lay_the_converge_over_what_ran_before() -> None:
+    before = [dict(name="web", image="r/web@sha256:aa", digest="x"), dict(name="db", image="r/db@sha256:11"),
+              dict(name="old", image="r/old@sha256:22")]
+    outcomes = {"web": dict(outcome="converged", image="r/web@sha256:bb", state="started"),
+                "cache": dict(outcome="converged", image="r/cache@sha256:33", state="started"),
+                "gone": dict(outcome="converged", state="absent")}
+    after = services_after(before, outcomes, removed=["old"])
+    assert after == [dict(name="db", image="r/db@sha256:11"), dict(name="web", image="r/web@sha256:bb"),
+                     dict(name="cache", image="r/cache@sha256:33")]
+    changes = {c.name: (c.old, c.new) for c in changes_from_info(before, after)}
+    assert changes == {"web": ("r/web@sha256:aa", "r/web@sha256:bb"), "db": ("r/db@sha256:11", "r/db@sha256:11"),
+                       "old": ("r/old@sha256:22", None), "cache": (None, "r/cache@sha256:33")}
