@@ -26,7 +26,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     """A real HTTP server on loopback that answers the statuses queued in _Handler.answers, one per request."""
     httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True)
     thread.start()
     yield "http://127.0.0.1:%d/health" % httpd.server_address[1]
     httpd.shutdown()
