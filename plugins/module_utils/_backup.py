@@ -385,7 +385,7 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
     archived: Optional[Listing] = None
     if check_mode or not _may_stage(spec, volume):
         # Checksum, manifest agreement and the safety rule, before the Engine is asked to change anything.
-        archived = _verified(req.path, manifest, None)
+        archived = _verify_or_refuse(req.path, manifest, None)
     base: dict[str, Any] = dict(volume=name, path=req.path, sha256=manifest.sha256, files=manifest.files,
                                 bytes=manifest.bytes)
     after = dict(volume=name, exists=True, files=manifest.files, listing_sha256=manifest.listing_sha256)
@@ -405,7 +405,7 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
                                         listing_sha256=current.digest() if current else None), after=after)
     if current is not None and current.digest() == manifest.listing_sha256:
         if archived is None:
-            archived = _verified(req.path, manifest, None)  # nothing to write, but a damaged archive is reported
+            archived = _verify_or_refuse(req.path, manifest, None)  # nothing to write, but a damaged archive is reported
         return Outcome(False, dict(base, cleared=False, stopped=[]))
     empty = created or (current is not None and current.files == 0)
     if not empty and not req.force:
@@ -418,7 +418,7 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
         return Outcome(True, dict(base, cleared=not empty, stopped=to_stop))
     staging_parent = _staging_parent(volume, host_path)
     if archived is None and staging_parent is None:
-        archived = _verified(req.path, manifest, name if created else None, engine)
+        archived = _verify_or_refuse(req.path, manifest, name if created else None, engine)
     clock = time.monotonic()
     still = _StillData(engine, name, req.consistency)
     try:
@@ -461,7 +461,7 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
                               duration=round(time.monotonic() - clock, 3)))
 
 
-def _verified(path: str, manifest: Manifest, created: Optional[str], engine: Optional[Engine] = None) -> Listing:
+def _verify_or_refuse(path: str, manifest: Manifest, created: Optional[str], engine: Optional[Engine] = None) -> Listing:
     """The archive's listing once it is verified whole (nothing written); a volume this restore created is removed
     again when it is not."""
     try:

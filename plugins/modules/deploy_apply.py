@@ -171,32 +171,17 @@ smoke_failed:
 
 from typing import Any, Optional
 
-from ansible.module_utils.basic import AnsibleModule, _load_params
-
 from ansible_collections.dockhand.containers.plugins.module_utils._audit import (
     AuditError, Entry, append_entry, changes_from_info, services_after,
 )
-from ansible_collections.dockhand.containers.plugins.module_utils._connection import (
-    ConnectionParams, connection_argument_spec,
-)
 from ansible_collections.dockhand.containers.plugins.module_utils._deploy_lock import iso, run_id_problem, utc_now
-from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
-from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
-    REGISTRY_REQUIRED_TOGETHER, RegistryError, pull_auth, registry_argument_spec, tag_resolver,
-)
-from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import SpecError, service_options
+from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine
 from ansible_collections.dockhand.containers.plugins.module_utils._smoke import Smoke, SmokeError, check
-from ansible_collections.dockhand.containers.plugins.module_utils._stack import (
-    StackError, build_specs, converge_stack, services_shape_problem,
-)
+from ansible_collections.dockhand.containers.plugins.module_utils._stack_module import converge, stack_module
 
 
 def main() -> None:
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        services=dict(type="list", elements="dict", required=True, options=service_options()),
-        prune=dict(type="bool", default=False),
-        parallelism=dict(type="int", default=4),
+    module, specs = stack_module(dict(
         smoke_url=dict(type="str"),
         smoke_status=dict(type="int", default=200),
         smoke_retries=dict(type="int", default=5),
@@ -209,19 +194,8 @@ def main() -> None:
         playbook=dict(type="str"),
         note=dict(type="str"),
         before=dict(type="list", elements="dict", default=[]),
-        **registry_argument_spec(),
-        **connection_argument_spec(),
-    )
-    shape_problem = services_shape_problem((_load_params() or {}).get("services"))
-    if shape_problem:
-        argument_spec["services"] = dict(type="raw", required=True)
-    module = AnsibleModule(argument_spec=argument_spec, required_together=REGISTRY_REQUIRED_TOGETHER,
-                           required_by=dict(audit_path=("run_id", "user")), supports_check_mode=True)
+    ), required_by=dict(audit_path=("run_id", "user")))
     params = module.params
-    if shape_problem:
-        module.fail_json(msg="stack %s: %s" % (params["name"], shape_problem))
-    if params["parallelism"] < 1:
-        module.fail_json(msg="parallelism must be 1 or more (got %d)" % params["parallelism"])
     smoke: Optional[Smoke] = None
     if params["smoke_url"]:
         smoke = Smoke(params["smoke_url"], params["smoke_status"], params["smoke_retries"], params["smoke_delay"],
@@ -233,23 +207,7 @@ def main() -> None:
         problem = run_id_problem(params["run_id"])
         if problem:
             module.fail_json(msg=problem)
-    try:
-        specs = build_specs(params["name"], params["services"])
-    except SpecError as exc:
-        module.fail_json(msg=str(exc))
-    engine = Engine.from_module(module)
-    connection = ConnectionParams.from_params(params)
-    try:
-        result = converge_stack(engine, lambda: Engine(connection, engine.api_version), params["name"], specs,
-                                resolve=tag_resolver(engine, params), check_mode=module.check_mode, prune=params["prune"],
-                                parallelism=params["parallelism"], registry_auth=pull_auth(params))
-    except StackError as exc:
-        module.fail_json(msg="stack %s: %s" % (params["name"], exc), **exc.partial.as_dict(diff=False))
-    except (EngineError, RegistryError) as exc:
-        module.fail_json(msg="stack %s: %s" % (params["name"], exc))
-    for service in result.results.values():
-        for warning in service.warnings:
-            module.warn(warning)
+    result = converge(module, Engine.from_module(module), specs, check_mode=module.check_mode)
     converged = result.as_dict(diff=module._diff)
     after = services_after(params["before"], converged["services"], converged["pruned"])
 

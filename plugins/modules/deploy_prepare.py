@@ -144,31 +144,23 @@ lock_released:
 
 from typing import Optional
 
-from ansible.module_utils.basic import AnsibleModule, _load_params
-
-from ansible_collections.dockhand.containers.plugins.module_utils._connection import (
-    ConnectionParams, connection_argument_spec,
-)
+from ansible_collections.dockhand.containers.plugins.module_utils._connection import ConnectionParams
 from ansible_collections.dockhand.containers.plugins.module_utils._deploy_lock import (
     Holder, LockError, acquire, iso, outcome_warnings, release, run_id_problem, utc_now,
 )
 from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.dockhand.containers.plugins.module_utils._info import managed_services
 from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
-    REGISTRY_REQUIRED_TOGETHER, RegistryError, pull_auth, registry_argument_spec, tag_resolver,
+    RegistryError, pull_auth, tag_resolver,
 )
-from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import SpecError, service_options
 from ansible_collections.dockhand.containers.plugins.module_utils._stack import (
-    StackError, build_specs, converge_stack, pull_missing, services_shape_problem, wanted_images,
+    StackError, converge_stack, pull_missing, wanted_images,
 )
+from ansible_collections.dockhand.containers.plugins.module_utils._stack_module import stack_module
 
 
 def main() -> None:
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        services=dict(type="list", elements="dict", required=True, options=service_options()),
-        prune=dict(type="bool", default=False),
-        parallelism=dict(type="int", default=4),
+    module, specs = stack_module(dict(
         lock_path=dict(type="path", default="/var/lib/dockhand/deploy.lock"),
         run_id=dict(type="str", required=True),
         holder=dict(type="str", default="unknown"),
@@ -176,26 +168,11 @@ def main() -> None:
         take_over=dict(type="list", elements="str", default=[]),
         pull=dict(type="bool", default=True),
         release_unchanged=dict(type="bool", default=True),
-        **registry_argument_spec(),
-        **connection_argument_spec(),
-    )
-    shape_problem = services_shape_problem((_load_params() or {}).get("services"))
-    if shape_problem:
-        argument_spec["services"] = dict(type="raw", required=True)
-    module = AnsibleModule(argument_spec=argument_spec, required_together=REGISTRY_REQUIRED_TOGETHER,
-                           supports_check_mode=True)
+    ))
     params = module.params
-    if shape_problem:
-        module.fail_json(msg="stack %s: %s" % (params["name"], shape_problem))
     problem = run_id_problem(params["run_id"])
     if problem:
         module.fail_json(msg=problem)
-    if params["parallelism"] < 1:
-        module.fail_json(msg="parallelism must be 1 or more (got %d)" % params["parallelism"])
-    try:
-        specs = build_specs(params["name"], params["services"])
-    except SpecError as exc:
-        module.fail_json(msg=str(exc))
     engine = Engine.from_module(module)  # before the lock: a missing SDK or engine setting fails with nothing taken
 
     try:

@@ -136,59 +136,13 @@ summary:
       type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, _load_params
-
-from ansible_collections.dockhand.containers.plugins.module_utils._connection import (
-    ConnectionParams, connection_argument_spec,
-)
-from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine, EngineError
-from ansible_collections.dockhand.containers.plugins.module_utils._registry import (
-    REGISTRY_REQUIRED_TOGETHER, RegistryError, pull_auth, registry_argument_spec, tag_resolver,
-)
-from ansible_collections.dockhand.containers.plugins.module_utils._service_spec import SpecError, service_options
-from ansible_collections.dockhand.containers.plugins.module_utils._stack import (
-    StackError, build_specs, converge_stack, services_shape_problem,
-)
+from ansible_collections.dockhand.containers.plugins.module_utils._engine import Engine
+from ansible_collections.dockhand.containers.plugins.module_utils._stack_module import converge, stack_module
 
 
 def main() -> None:
-    argument_spec = dict(
-        name=dict(type="str", required=True),
-        services=dict(type="list", elements="dict", required=True, options=service_options()),
-        prune=dict(type="bool", default=False),
-        parallelism=dict(type="int", default=4),
-        **registry_argument_spec(),
-        **connection_argument_spec(),
-    )
-    # A services value that is no list of dicts would get ansible-core's generic conversion message, which does not
-    # say which option is wrong: such a value is taken as it is, and refused below with a message naming services.
-    shape_problem = services_shape_problem((_load_params() or {}).get("services"))
-    if shape_problem:
-        argument_spec["services"] = dict(type="raw", required=True)
-    module = AnsibleModule(argument_spec=argument_spec, required_together=REGISTRY_REQUIRED_TOGETHER,
-                           supports_check_mode=True)
-    if shape_problem:
-        module.fail_json(msg="stack %s: %s" % (module.params["name"], shape_problem))
-    params = module.params
-    if params["parallelism"] < 1:
-        module.fail_json(msg="parallelism must be 1 or more (got %d)" % params["parallelism"])
-    try:
-        specs = build_specs(params["name"], params["services"])
-    except SpecError as exc:
-        module.fail_json(msg=str(exc))
-    engine = Engine.from_module(module)
-    connection = ConnectionParams.from_params(params)
-    try:
-        result = converge_stack(engine, lambda: Engine(connection, engine.api_version), params["name"], specs,
-                                resolve=tag_resolver(engine, params), check_mode=module.check_mode, prune=params["prune"],
-                                parallelism=params["parallelism"], registry_auth=pull_auth(params))
-    except StackError as exc:
-        module.fail_json(msg="stack %s: %s" % (params["name"], exc), **exc.partial.as_dict(diff=False))
-    except (EngineError, RegistryError) as exc:
-        module.fail_json(msg="stack %s: %s" % (params["name"], exc))
-    for service in result.results.values():
-        for warning in service.warnings:
-            module.warn(warning)
+    module, specs = stack_module()
+    result = converge(module, Engine.from_module(module), specs, check_mode=module.check_mode)
     module.exit_json(**result.as_dict(diff=module._diff))
 
 

@@ -12,12 +12,13 @@ Also here: the small engine probes the service scenarios share (names, clean-up,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,18 @@ def run_module(module: str, args: dict[str, Any], *, check: bool = False, diff: 
 def owned_by(name: str, prefix: str) -> bool:
     """``prefix`` itself or ``prefix-...``: so cleaning ``x-state`` never touches ``x-state2``'s objects."""
     return name == prefix or name.startswith(prefix + "-")
+
+
+@contextlib.contextmanager
+def clean_engine(node: Any, prefix: str) -> Iterator[docker.DockerClient]:
+    """A client of ``node``'s own engine; the containers and volumes named ``prefix`` are removed before and after."""
+    client = node.client()
+    remove_service_objects(client, prefix)
+    try:
+        yield client
+    finally:
+        remove_service_objects(client, prefix)
+        client.close()
 
 
 def remove_service_objects(client: docker.DockerClient, prefix: str, *, with_users: bool = False) -> None:

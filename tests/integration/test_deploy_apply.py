@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import LabState, Node
-from module_runner import remove_service_objects, run_module
+from module_runner import clean_engine, run_module
 
 pytestmark = pytest.mark.lab
 NODE_INDEX = 1
@@ -28,11 +28,8 @@ PORT = 18475  # published on node2; the rolling tests' app uses 8080
 @pytest.fixture
 def node(lab: LabState) -> Iterator[tuple[Node, docker.DockerClient]]:
     target = lab.node("node2")
-    client = target.client()
-    remove_service_objects(client, NAME)
-    yield target, client
-    remove_service_objects(client, NAME)
-    client.close()
+    with clean_engine(target, NAME) as client:
+        yield target, client
 
 
 def apply_args(lab: LabState, target: Node, audit: Path, image: str, before: list[dict[str, Any]],

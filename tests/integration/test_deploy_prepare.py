@@ -15,7 +15,7 @@ import docker
 import docker.errors
 import pytest
 from conftest import LabState, Node
-from module_runner import remove_service_objects, run_module
+from module_runner import clean_engine, run_module
 
 pytestmark = pytest.mark.lab
 NODE_INDEX = 1
@@ -27,11 +27,8 @@ NAME = "dp-web"
 @pytest.fixture
 def node(lab: LabState) -> Iterator[tuple[Node, docker.DockerClient]]:
     target = lab.node("node2")
-    client = target.client()
-    remove_service_objects(client, NAME)
-    yield target, client
-    remove_service_objects(client, NAME)
-    client.close()
+    with clean_engine(target, NAME) as client:
+        yield target, client
 
 
 def prepare_args(lab: LabState, target: Node, lock: Path, image: str, run_id: str = "run-a",
