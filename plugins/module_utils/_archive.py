@@ -1267,25 +1267,22 @@ def remove_stale_staging(parent: str) -> None:
 def extract_staged(path: str, manifest: Manifest, staging: str) -> Listing:
     """A restore in one pass over the archive: read, hashed, checked and extracted at once into ``staging``.
 
-    Each entry reaches GNU tar only once the safety rule accepted it; what tar wrote counts only once the whole
-    file's sha256 and its listing agree with the manifest. On any failure ``staging`` is removed and ArchiveError
-    (UnsafeEntry for a refused entry) says why. ``staging`` must not exist; it is made 0700.
+    Each entry reaches GNU tar only once the safety rule accepted its header; what tar wrote counts only once the
+    whole file's sha256 and its listing agree with the manifest. On any failure ``staging`` is removed and
+    ArchiveError (UnsafeEntry for a refused entry) says why. ``staging`` must not exist; it is made 0700.
     """
-    reader = ArchiveReader(path, manifest.compression)
     os.mkdir(staging, 0o700)
     try:
         failure: Optional[ArchiveError] = None
-        listing = Listing()
+        listing, digest = Listing(), ""
         try:
-            listing = _gated_extract(reader.chunks(), staging)
+            listing, digest = _extract_file(path, manifest.compression, staging)
         except UnsafeEntry as exc:
             failure = exc
         except ArchiveError as exc:
             failure = ArchiveError("%s: %s" % (path, exc))
         except zlib.error as exc:
             failure = ArchiveError("%s is not a readable gzip archive: %s" % (path, exc))
-        finally:
-            digest = reader.hexdigest()  # also ends the hashing thread when reading stopped early
         if failure is not None:
             raise _cause(path, manifest, failure)
         _check_against_manifest(path, manifest, listing, digest)
@@ -1293,6 +1290,71 @@ def extract_staged(path: str, manifest: Manifest, staging: str) -> Listing:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return listing
+
+
+def _decompress_command(compression: str) -> Optional[list[str]]:
+    """The command that decompresses an archive on its stdin onto its stdout, where this host has it."""
+    program = {"zstd": "zstd", "gzip": "gzip"}.get(compression)
+    found = shutil.which(program) if program else None
+    return [found, "-d", "-c", "-q"] if found else None
+
+
+def _extract_file(path: str, compression: str, root: str) -> tuple[Listing, str]:
+    """Extract the archive file ``path`` into ``root`` through the safety gate; its listing and the file's sha256.
+
+    Where the host has the decompressor's command (or there is nothing to decompress), the tar stream goes from
+    that command (or the file) to GNU tar without passing through this process: only the entries' headers are
+    read here, checked and passed on, and the data of each accepted entry is moved pipe to pipe by the kernel
+    (splice). The file is hashed by a thread reading the same open file. Otherwise everything is read,
+    decompressed and passed on here (libzstd, zlib).
+    """
+    command = _decompress_command(compression)
+    if command is None and compression != "none":
+        reader = ArchiveReader(path, compression)
+        try:
+            listing = _gated_extract(root, lambda tar: _ChunkGate(reader.chunks(), tar.write))
+        finally:
+            digest = reader.hexdigest()  # also ends the hashing thread when reading stopped early
+        return listing, digest
+    try:
+        handle = open(path, "rb", buffering=0)  # pylint: disable=consider-using-with
+    except OSError as exc:
+        raise ArchiveError("reading %s failed: %s" % (path, exc.strerror))
+    follower = _Follower(handle.fileno())
+    follower.writer_done.set()  # the file is whole: hash it to its end
+    proc: Optional[subprocess.Popen[bytes]] = None
+    try:
+        in_fd = handle.fileno()
+        if command is not None:
+            try:
+                proc = subprocess.Popen(command, stdin=handle, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        bufsize=0)
+            except OSError as exc:
+                raise ArchiveError("cannot run %s: %s" % (command[0], exc.strerror))
+            assert proc.stdout is not None
+            _grow_pipe(proc.stdout)
+            in_fd = proc.stdout.fileno()
+        listing = _gated_extract(root, lambda tar: _PipeGate(in_fd, tar.fd))
+        if proc is not None:
+            code = proc.wait()
+            if code != 0:
+                message = (proc.stderr.read() if proc.stderr else b"").decode("utf-8", "replace").strip()
+                raise ArchiveError("decompressing failed (%s exit %d): %s"
+                                   % (os.path.basename(command[0]) if command else "", code,
+                                      message[-2000:] or "no message"))
+        return listing, follower.finish()
+    except BaseException:
+        follower.cancel()
+        raise
+    finally:
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        handle.close()
 
 
 def swap_in(staging: str, root: str) -> None:
@@ -1530,11 +1592,11 @@ class _Gate:
 
     def __init__(self, sink: Callable[[Buffer], Any]) -> None:
         self.sink = sink
-        self.held: list[bytes] = []
+        self.held: list[Buffer] = []
         self.start = 0  # stream position of the first held byte
         self.allowed = 0
 
-    def hold(self, chunk: bytes) -> None:
+    def hold(self, chunk: Buffer) -> None:
         self.held.append(chunk)
         self._flush()
 
@@ -1555,7 +1617,7 @@ class _Gate:
             if take == len(chunk):
                 self.held.pop(0)
             else:
-                self.held[0] = chunk[take:]
+                self.held[0] = memoryview(chunk)[take:]  # a view: the rest of a 1 MiB chunk is not copied
 
 
 class _TarSink:
@@ -1567,8 +1629,9 @@ class _TarSink:
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
         except OSError as exc:
             raise ArchiveError("receiving needs GNU tar on this host: %s" % exc.strerror)
-        if self.proc.stdin is not None:
-            _grow_pipe(self.proc.stdin)
+        assert self.proc.stdin is not None
+        _grow_pipe(self.proc.stdin)
+        self.fd = self.proc.stdin.fileno()
         self.errors: list[bytes] = []
         self.reader = threading.Thread(target=self._read_errors, daemon=True)
         self.reader.start()
@@ -1605,14 +1668,121 @@ class _TarSink:
             pass
 
 
-def _gated_extract(chunks: Iterable[bytes], root: str) -> Listing:
-    """GNU tar extracts the tar stream ``chunks`` into ``root``; each entry is passed on to tar only once the safety
-    rule accepted its header, so tar never sees an entry we refuse. The stream's listing; on a failure tar is
-    stopped, and what it wrote so far is left for the caller to remove."""
+class _ChunkGate(_ChunkReader):
+    """The tar stream of ``chunks`` for tarfile; passed on to ``sink`` up to what :meth:`allow` allowed."""
+
+    def __init__(self, chunks: Iterable[bytes], sink: Callable[[Buffer], Any]) -> None:
+        self.gate = _Gate(sink)
+        super().__init__(chunks, self.gate.hold)
+
+    def allow(self, position: int) -> None:
+        self.gate.allow(position)
+
+    def finish(self) -> None:
+        """Pass on the rest: the end-of-archive blocks and whatever follows them."""
+        self.drain()
+        self.gate.allow_all()
+
+
+class _PipeGate:
+    """The tar stream on ``in_fd`` (a pipe, or the archive file itself) for tarfile, forward only, passed on to
+    ``out_fd`` (tar's stdin) up to what :meth:`allow` allowed.
+
+    What tarfile reads (headers) waits here until its entry is checked; what it seeks over (the data of an entry
+    already accepted) goes from ``in_fd`` to ``out_fd`` by splice, without being copied into this process.
+    """
+
+    def __init__(self, in_fd: int, out_fd: int) -> None:
+        self.in_fd, self.out_fd = in_fd, out_fd
+        self.pos = 0  # how far the stream was read or passed over
+        self.sent = 0  # how far it was passed on
+        self.allowed = 0
+        self.held = bytearray()  # read, not passed on yet: the stream from ``sent`` to ``pos``
+        self.splice: Optional[Callable[[int, int, int], int]] = getattr(os, "splice", None)  # Linux, Python 3.10+
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while size < 0 or got < size:
+            data = os.read(self.in_fd, CHUNK if size < 0 else size - got)
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        data = b"".join(parts)
+        self.pos += len(data)
+        self.held += data
+        self._flush()
+        return data
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        target = offset if whence == os.SEEK_SET else self.pos + offset
+        if whence not in (os.SEEK_SET, os.SEEK_CUR) or target < self.pos:
+            raise ArchiveError("internal: the archive stream can only be read forward")
+        if target > self.allowed:
+            raise ArchiveError("internal: the data of an entry was to be passed on before its header was checked")
+        self._flush()
+        self._move(target - self.pos)
+        return self.pos
+
+    def allow(self, position: int) -> None:
+        if position > self.allowed:
+            self.allowed = position
+            self._flush()
+
+    def finish(self) -> None:
+        """Pass on the rest: the end-of-archive blocks and the padding after them. GNU tar may stop reading once it
+        has the end-of-archive blocks; the padding it leaves is read here, so the decompressor writing it ends."""
+        try:
+            self.allow(self.pos)
+            self._move(-1)
+        except BrokenPipeError:
+            while os.read(self.in_fd, CHUNK):
+                pass
+
+    def _flush(self) -> None:
+        take = min(len(self.held), self.allowed - self.sent)
+        if take > 0:
+            _write_all(self.out_fd, bytes(self.held[:take]))
+            del self.held[:take]
+            self.sent += take
+
+    def _move(self, count: int) -> None:
+        """Pass ``count`` bytes (all that is left when negative) from ``in_fd`` to ``out_fd``."""
+        while count != 0:
+            moved = self._splice(CHUNK if count < 0 else min(count, CHUNK))
+            if not moved:
+                return  # the stream ended: tarfile's next read reports a truncated archive
+            self.pos += moved
+            self.sent += moved
+            if count > 0:
+                count -= moved
+        self.allowed = max(self.allowed, self.pos)
+
+    def _splice(self, count: int) -> int:
+        if self.splice is not None:
+            try:
+                return self.splice(self.in_fd, self.out_fd, count)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                    raise
+                self.splice = None  # neither end can splice here: copy instead
+        data = os.read(self.in_fd, count)
+        _write_all(self.out_fd, data)
+        return len(data)
+
+
+def _gated_extract(root: str, source_for: Callable[["_TarSink"], Union[_ChunkGate, _PipeGate]]) -> Listing:
+    """GNU tar extracts a tar stream into ``root``; each entry is passed on to tar only once the safety rule accepted
+    its header, so tar never sees an entry we refuse. ``source_for`` gives the gated stream feeding the tar it is
+    handed. The stream's listing; on a failure tar is stopped, and what it wrote so far is left for the caller to
+    remove."""
     tar = _TarSink(root)
     try:
-        gate = _Gate(tar.write)
-        source = _ChunkReader(chunks, gate.hold)
+        source = source_for(tar)
         check = SafetyCheck()
         try:
             with tarfile.open(fileobj=source, mode="r:") as archive:  # type: ignore[call-overload]
@@ -1622,11 +1792,13 @@ def _gated_extract(chunks: Iterable[bytes], root: str) -> Listing:
                         break
                     archive.members.clear()
                     check.add_member(member)
-                    gate.allow(archive.offset)
+                    source.allow(archive.offset)
+            source.finish()
         except tarfile.TarError as exc:
             raise ArchiveError("the tar stream is unreadable: %s" % exc)
-        source.drain()
-        gate.allow_all()
+        except BrokenPipeError:
+            tar.finish()  # tar stopped reading: its status says why
+            raise ArchiveError("tar stopped reading the stream")
         tar.finish()
     except BaseException:
         tar.kill()
@@ -1692,7 +1864,7 @@ def receive_directory(root: str, handle: IO[bytes], live: bool = False,
     try:
         if before.files:
             clear_directory(root)
-        streamed = _gated_extract(_stream_chunks(handle, state), root)
+        streamed = _gated_extract(root, lambda tar: _ChunkGate(_stream_chunks(handle, state), tar.write))
         return _verified(root, state, streamed, live)
     except BaseException as exc:
         clear_directory(root)

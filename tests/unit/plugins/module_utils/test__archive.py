@@ -96,13 +96,33 @@ def test_staged_restore_replaces_the_old_data_only_with_the_verified_archive(tmp
     assert (data / "big").read_bytes() == (src / "big").read_bytes()
 
 
+@pytest.mark.parametrize("compression", ["zstd", "gzip"])
+def test_staged_restore_without_the_decompressor_command_reads_through_the_library(
+        tmp_path: Path, compression: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    src, vol = tmp_path / "src", tmp_path / "volume"
+    (vol / "_data").mkdir(parents=True)
+    src.mkdir()
+    make_tree(src)
+    path, manifest = backup(src, tmp_path, compression)
+    only_tar = tmp_path / "bin"  # a host with GNU tar but neither the zstd nor the gzip command
+    only_tar.mkdir()
+    (only_tar / "tar").symlink_to(shutil.which("tar") or "/bin/tar")
+    monkeypatch.setenv("PATH", str(only_tar))
+    assert A._decompress_command(compression) is None
+    staging = str(vol / (A.STAGING_PREFIX + "1"))
+    listing = A.extract_staged(path, manifest, staging)
+    A.swap_in(staging, str(vol / "_data"))
+    assert A.host_listing(str(vol / "_data")).differences(listing) == []
+    assert (vol / "_data" / "big").read_bytes() == (src / "big").read_bytes()
+
+
 def damage(path: str) -> None:
     with open(path, "r+b") as handle:
         handle.seek(-100, os.SEEK_END)
         handle.write(b"x")
 
 
-@pytest.mark.parametrize("fault", ["damaged", "manifest-disagrees", "unsafe-entry"])
+@pytest.mark.parametrize("fault", ["damaged", "damaged-zstd", "manifest-disagrees", "unsafe-entry"])
 def test_staged_restore_that_fails_leaves_the_volume_and_nothing_else(tmp_path: Path, fault: str) -> None:
     src, vol, outside = tmp_path / "src", tmp_path / "volume", tmp_path / "outside"
     for each in (src, vol / "_data", outside):
@@ -111,11 +131,13 @@ def test_staged_restore_that_fails_leaves_the_volume_and_nothing_else(tmp_path: 
     make_tree(src)
     if fault == "unsafe-entry":
         link = member("./root", tarfile.SYMTYPE, str(outside))
-        path, manifest = crafted(tmp_path, [(member("./ok"), b"fine"), (link, b""), (member("./root/x"), b"x")])
+        # the data of an accepted entry goes to tar before the refused entry is reached
+        path, manifest = crafted(tmp_path, [(member("./ok"), os.urandom(2 * A.CHUNK + 5)), (link, b""),
+                                            (member("./root/x"), b"x")])
         expected = "symlink './root' points outside"
     else:
         path, manifest = backup(src, tmp_path, "none" if fault == "damaged" else "zstd")
-        if fault == "damaged":
+        if fault.startswith("damaged"):
             damage(path)
             expected = "sha256 .* but its manifest says"
         else:
