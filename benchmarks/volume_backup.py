@@ -3,12 +3,16 @@
     python benchmarks/volume_backup.py [--repeat 3] [--scale 1.0] [--engine-path] [--node node2]
 
 Fast path (a local volume of this machine's Docker Engine): a 1 GiB data set (10,000 files of 20 kB and 4 files of
-200 MB, random data; --scale shrinks it) is written into a volume, then, interleaved and --repeat times:
+200 MB, random data; --scale shrinks it) is written into a volume, then --repeat rounds, each starting its steps from
+a different one (whoever runs right after a big write may pay for it), every step after a `sync`:
   backup   dockhand.containers.volume_backup (the module as Ansible runs it: its own Python process)
-           vs `tar -C <mountpoint> -cf - . | zstd -q -o <file>` (zstd's default level 3, like the module)
-  restore  dockhand.containers.volume_restore into a new volume (checksum and safety check of the whole archive
-           first, listing compared afterwards)
-           vs `zstd -dc <file> | tar -C <empty mountpoint> -xf -`
+           vs `tar -C <mountpoint> -cf - . | zstd -q -o <file>` (zstd's default level 3, like the module),
+           vs the same `&& sync <file>` (on disk before it counts as written, like the module's archive),
+           vs the same `&& sha256 <file> && sync <file>` (the module's work: the manifest holds the sha256)
+  restore  dockhand.containers.volume_restore into a new volume (read once: hashed, each entry checked before tar
+           gets it, staged beside the data, moved in once the sha256 and listing agree; listing compared after)
+           vs `zstd -dc <file> | tar -C <empty mountpoint> -xf -`,
+           vs the same with `sha256 <file>` beside it
 and prints the median seconds, MB/s and the ratio raw/module (1.0 = as fast as the raw pipeline; target >= 0.9).
 
 --engine-path does the same on a lab node (--node) with a `dockhand-lab` plugin volume, whose data only the Engine
@@ -102,54 +106,87 @@ def drop_volume(client: docker.DockerClient, name: str) -> None:
 def report(what: str, size: int, ours: list[float], raw: list[float], raw_name: str, cpu: tuple[str, str]) -> None:
     mine, theirs = statistics.median(ours), statistics.median(raw)
     ratio = theirs / mine
-    print("%-16s module %6.2f s (%6.0f MB/s)   %-22s %6.2f s (%6.0f MB/s)   ratio %.2f %s"
+    print("%-16s module %6.2f s (%6.0f MB/s)   %-24s %6.2f s (%6.0f MB/s)   ratio %.2f %s"
           % (what, mine, size / mine / 1e6, raw_name, theirs, size / theirs / 1e6, ratio,
              "(target >= %.1f)" % TARGET if what.startswith("fast") else ""), flush=True)
     # CPU seconds (user + system of every process involved) depend less on what else the machine runs.
     cpu_mine, cpu_theirs = statistics.median(CPU[cpu[0]]), statistics.median(CPU[cpu[1]])
-    print("%-16s CPU    %6.2f s                %-22s %6.2f s                CPU ratio %.2f"
+    print("%-16s CPU    %6.2f s                %-24s %6.2f s                CPU ratio %.2f"
           % ("", cpu_mine, "", cpu_theirs, cpu_theirs / cpu_mine), flush=True)
+
+
+# sha256 of the file named after it, with OpenSSL's code (hashlib), in big reads: the fastest at hand here (coreutils'
+# sha256sum is 3x slower on this CPU; hashing the pipeline's output through tee costs more than reading the file back).
+HASH = "%s -c 'import hashlib, sys; hashlib.file_digest(open(sys.argv[1], \"rb\"), \"sha256\")'" % sys.executable
+
+
+def rotated(steps: list[Callable[[], None]], round_: int) -> None:
+    """Run ``steps`` starting from a different one each round: whoever runs right after a big write may pay for
+    the filesystem's work on it, so no side always runs first."""
+    start = round_ % len(steps)
+    for step in steps[start:] + steps[:start]:
+        step()
 
 
 def bench(client: docker.DockerClient, docker_host: str, source: str, raw_source: str,
           raw_restore_dir: Callable[[str], str], size: int, repeat: int, label: str, work: Path, prefix: str) -> None:
-    ours_b, raw_b, raw_bs, ours_r, raw_r = [], [], [], [], []
+    times: dict[str, list[float]] = {}
+
+    def step(what: str, action: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            # Every timed step starts with no dirty pages: otherwise the disk is still writing the previous step's
+            # output while the next one runs, and whoever runs second pays for it.
+            os.sync()
+            times.setdefault(what, []).append(timed(action, what))
+        return run
+
     for round_ in range(repeat):
         dest = work / ("round%d" % round_)
         dest.mkdir()
         raw_file = work / ("raw%d.tar.zst" % round_)
+        same_file = work / ("same%d.tar.zst" % round_)
         made: dict[str, Any] = {}
         load = os.getloadavg()[0]
-        # Every timed step starts with no dirty pages: otherwise the disk is still writing the previous step's
-        # output (1 GiB at ~250 MB/s here) while the next one runs, and whoever runs second pays for it.
-        os.sync()
-        raw_b.append(timed(lambda: shell("tar -C %s -cf - . | zstd -q -o %s" % (raw_source, raw_file)), "raw_b"))
-        os.sync()
-        raw_file.unlink()
-        # The same pipeline made as durable as the module's archive (fsync before it counts as written).
-        raw_bs.append(timed(lambda: shell("tar -C %s -cf - . | zstd -q -o %s && sync %s"
-                                          % (raw_source, raw_file, raw_file)), "raw_bs"))
-        os.sync()
-        ours_b.append(timed(lambda: made.update(run_module("volume_backup", dict(
-            volume=source, dest=str(dest), docker_host=docker_host))), "ours_b"))
-        os.sync()
+        rotated([
+            step("raw_b", lambda: shell("tar -C %s -cf - . | zstd -q -o %s" % (raw_source, raw_file))),
+            # The same pipeline made as durable as the module's archive (fsync before it counts as written).
+            step("raw_bs", lambda: shell("tar -C %s -cf - . | zstd -q -o %s.s && sync %s.s"
+                                         % (raw_source, raw_file, raw_file))),
+            # The same work as the module's: the archive, its sha256 (for the manifest), on disk.
+            step("raw_bh", lambda: shell("tar -C %s -cf - . | zstd -q -o %s && %s %s && sync %s"
+                                         % (raw_source, same_file, HASH, same_file, same_file))),
+            step("ours_b", lambda: made.update(run_module("volume_backup", dict(
+                volume=source, dest=str(dest), docker_host=docker_host)))),
+        ], round_)
         target = "%s-restored%d" % (prefix, round_)
-        raw_target = "%s-raw%d" % (prefix, round_)
-        client.volumes.create(raw_target)
-        raw_dir = raw_restore_dir(raw_target)
-        raw_r.append(timed(lambda: shell("zstd -dc %s | tar -C %s -xf -" % (raw_file, raw_dir)), "raw_r"))
-        os.sync()
-        ours_r.append(timed(lambda: run_module("volume_restore", dict(path=made["path"], volume=target,
-                                                                      docker_host=docker_host)), "ours_r"))
-        print("  round %d: backup %.2f s (raw %.2f, raw + fsync %.2f), restore %.2f s (raw %.2f), data path %s, load %.1f"
-              % (round_ + 1, ours_b[-1], raw_b[-1], raw_bs[-1], ours_r[-1], raw_r[-1], made["data_path"], load), flush=True)
-        drop_volume(client, target)
-        drop_volume(client, raw_target)
+        raw_targets = ["%s-raw%d" % (prefix, round_), "%s-same%d" % (prefix, round_)]
+        raw_dirs = []
+        for name in raw_targets:
+            client.volumes.create(name)
+            raw_dirs.append(raw_restore_dir(name))
+        rotated([
+            step("raw_r", lambda: shell("zstd -dc %s | tar -C %s -xf -" % (raw_file, raw_dirs[0]))),
+            # The same work as the module's: the archive's sha256 checked beside the extraction.
+            step("raw_rh", lambda: shell("%s %s & zstd -dc %s | tar -C %s -xf - && wait $!"
+                                         % (HASH, raw_file, raw_file, raw_dirs[1]))),
+            step("ours_r", lambda: run_module("volume_restore", dict(path=made["path"], volume=target,
+                                                                     docker_host=docker_host))),
+        ], round_)
+        print("  round %d: backup %.2f s (raw %.2f, raw + fsync %.2f, raw + sha256 + fsync %.2f), restore %.2f s "
+              "(raw %.2f, raw + sha256 %.2f), data path %s, load %.1f"
+              % (round_ + 1, times["ours_b"][-1], times["raw_b"][-1], times["raw_bs"][-1], times["raw_bh"][-1],
+                 times["ours_r"][-1], times["raw_r"][-1], times["raw_rh"][-1], made["data_path"], load), flush=True)
+        for name in [target] + raw_targets:
+            drop_volume(client, name)
         shutil.rmtree(dest)
-        raw_file.unlink()
-    report("%s backup" % label, size, ours_b, raw_b, "tar -c | zstd", ("ours_b", "raw_b"))
-    report("%s backup" % label, size, ours_b, raw_bs, "... && sync FILE", ("ours_b", "raw_bs"))
-    report("%s restore" % label, size, ours_r, raw_r, "zstd -d | tar -x", ("ours_r", "raw_r"))
+        for each in work.glob("*%d.tar.zst*" % round_):
+            each.unlink()
+    ours_b, ours_r = times["ours_b"], times["ours_r"]
+    report("%s backup" % label, size, ours_b, times["raw_b"], "tar -c | zstd", ("ours_b", "raw_b"))
+    report("%s backup" % label, size, ours_b, times["raw_bs"], "... && sync FILE", ("ours_b", "raw_bs"))
+    report("%s backup" % label, size, ours_b, times["raw_bh"], "... && sha256 && sync", ("ours_b", "raw_bh"))
+    report("%s restore" % label, size, ours_r, times["raw_r"], "zstd -d | tar -x", ("ours_r", "raw_r"))
+    report("%s restore" % label, size, ours_r, times["raw_rh"], "... & sha256 FILE", ("ours_r", "raw_rh"))
     CPU.clear()
 
 
