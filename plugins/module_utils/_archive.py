@@ -1331,7 +1331,8 @@ def _extract_file(path: str, compression: str, root: str) -> tuple[Listing, str]
                                         bufsize=0)
             except OSError as exc:
                 raise ArchiveError("cannot run %s: %s" % (command[0], exc.strerror))
-            assert proc.stdout is not None
+            if proc.stdout is None:
+                raise ArchiveError("internal: no pipe from %s" % command[0])
             _grow_pipe(proc.stdout)
             in_fd = proc.stdout.fileno()
         listing = _gated_extract(root, lambda tar: _PipeGate(in_fd, tar.fd))
@@ -1629,7 +1630,8 @@ class _TarSink:
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
         except OSError as exc:
             raise ArchiveError("receiving needs GNU tar on this host: %s" % exc.strerror)
-        assert self.proc.stdin is not None
+        if self.proc.stdin is None:
+            raise ArchiveError("internal: no pipe to tar")
         _grow_pipe(self.proc.stdin)
         self.fd = self.proc.stdin.fileno()
         self.errors: list[bytes] = []
