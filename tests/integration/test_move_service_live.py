@@ -2,15 +2,16 @@
 
 The service is the lab app (busybox httpd) with a CGI writer: each GET of /cgi-bin/w?ID appends ID to /data/log in
 its named volume, replaces the one file in /data/churn by a new one (files vanish while the live first copy reads
-them), then answers "ok ID". A client thread writes through the published port the whole time (to node2,
-and to node3 once the service answers there) and records every acknowledged ID. After the move the log on node3
-(read on node3's engine) holds every acknowledged ID, and node2 keeps its stopped container and its volume.
+them), then answers "ok ID". A client thread writes through the published port the whole time (to the source,
+and to the target once the service answers there) and records every acknowledged ID. After the move the log on the
+target (read on the target's engine) holds every acknowledged ID, and the source keeps its stopped container and its
+volume. The source and the target are two spare nodes of this module's own (see test_move_service.py).
 
-A second move is broken by killing the controller's SSH client that carries the final stream to node3 (the
-receiver's end of `ssh node2 <send> | ssh node3 <receive>`, after the service was stopped) as soon as it shows
-up: node2 runs the service again with its data, the report says so, and node3 holds neither a container nor a
-volume of that name. A variant takes the service's host port on node2 while it is stopped: the start on node2
-fails too, and the report says the service is restartable there (and it is).
+A second move is broken by killing the controller's SSH client that carries the final stream to the target (the
+receiver's end of `ssh source <send> | ssh target <receive>`, after the service was stopped) as soon as it shows
+up: the source runs the service again with its data, the report says so, and the target holds neither a container
+nor a volume of that name. A variant takes the service's host port on the source while it is stopped: the start on the
+source fails too, and the report says the service is restartable there (and it is).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import docker
 import pytest
 from conftest import LabState, Node, RunPlaybook, http_get, wait_until
 from module_runner import run_module
-from test_move_service import node_pair
+from test_move_service import Spares, node_pair, spare_pair
 from test_volume_backup import in_volume
 
 # Per run names (a concurrent run of this file must not touch this run's objects); ports from the "mv" range.
@@ -47,9 +48,18 @@ WRITER = (
 )
 
 
+LAB_GROUP = "spare"  # two spare nodes of its own (see test_move_service.py)
+
+
+@pytest.fixture(scope="module")
+def spares(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spares]:
+    with spare_pair(lab, tmp_path_factory.mktemp("mv-spares")) as made:
+        yield made
+
+
 @pytest.fixture
-def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
-    with node_pair(lab, NAME) as made:
+def pair(lab: LabState, spares: Spares) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
+    with node_pair(lab, spares, NAME) as made:
         yield made
 
 
@@ -85,39 +95,39 @@ class Writer(threading.Thread):
 
 def test_move_while_a_client_writes_keeps_every_acknowledged_write(
         lab: LabState, run_playbook: RunPlaybook, tmp_path: Path,
-        pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+        spares: Spares, pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
     source, target, a, b, image = pair
     name = NAME + "-w"
     volume = name + "-data"
     spec = spec_for(lab, name, PORT)
     run_module("service", dict(spec, docker_host=source.docker_host)).assert_ok()
-    writer = Writer({"node2": "http://%s:%d" % (source.ip, PORT), "node3": "http://%s:%d" % (target.ip, PORT)})
+    writer = Writer({"source": "http://%s:%d" % (source.ip, PORT), "target": "http://%s:%d" % (target.ip, PORT)})
     writer.start()
     try:
-        wait_until("writes acknowledged on node2", lambda: len(writer.acked["node2"]) >= 5)
-        moved = run_playbook(PLAYBOOK, extra_vars=dict(
-            move_service_from="node2", move_service_to="node3", move_service_spec=spec,
+        wait_until("writes acknowledged on the source", lambda: len(writer.acked["source"]) >= 5)
+        moved = run_playbook(PLAYBOOK, inventory=spares.inventory, extra_vars=dict(
+            move_service_from=source.name, move_service_to=target.name, move_service_spec=spec,
             move_service_controller_dir=str(tmp_path / "controller"))).assert_ok()
-        after = len(writer.acked["node3"])
-        wait_until("writes acknowledged on node3 after the move", lambda: len(writer.acked["node3"]) >= after + 3)
+        after = len(writer.acked["target"])
+        wait_until("writes acknowledged on the target after the move", lambda: len(writer.acked["target"]) >= after + 3)
     finally:
         writer.stop.set()
         writer.join(timeout=10)
-    assert moved.task("Start the service on the target host and wait for it to be healthy", host="node3")["changed"]
+    assert moved.task("Start the service on the target host and wait for it to be healthy", host=target.name)["changed"]
 
-    # Every acknowledged write, wherever it was acknowledged, is in the volume on node3 (read on node3's engine).
+    # Every acknowledged write, wherever it was acknowledged, is in the volume on the target (read on its engine).
     on_target = set(in_volume(b, image, volume, "cat /v/log").split())
-    acked = writer.acked["node2"] + writer.acked["node3"]
-    assert writer.acked["node2"] and writer.acked["node3"]
+    acked = writer.acked["source"] + writer.acked["target"]
+    assert writer.acked["source"] and writer.acked["target"]
     assert not [n for n in acked if str(n) not in on_target], (writer.acked, sorted(on_target, key=int))
     container = b.containers.get(name)
     assert container.status == "running" and container.attrs["Config"]["Image"] == lab.images["v1"].pinned
 
-    # node2 keeps its stopped container and its volume (with every write it acknowledged) for a way back.
+    # The source keeps its stopped container and its volume (with every write it acknowledged) for a way back.
     kept = a.containers.get(name)
     assert kept.status == "exited", kept.status
     on_source = set(in_volume(a, image, volume, "cat /v/log").split())
-    assert {str(n) for n in writer.acked["node2"]} <= on_source
+    assert {str(n) for n in writer.acked["source"]} <= on_source
 
 
 def _cmdline(pid: str) -> list[str]:
@@ -188,8 +198,8 @@ class TransferKiller(threading.Thread):
 @pytest.mark.parametrize("port_taken", [False, True], ids=["restarted", "restartable"])
 def test_killed_transfer_leaves_the_service_running_on_the_source(
         lab: LabState, run_playbook: RunPlaybook, tmp_path: Path, port_taken: bool,
-        pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
-    """restartable: while the service is stopped, another container takes its host port on node2, so starting it
+        spares: Spares, pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+    """restartable: while the service is stopped, another container takes its host port on the source, so starting it
     again fails: the report says so, and once the port is free again `docker start` brings it back with its data."""
     source, target, a, b, image = pair
     name = NAME + ("-t" if port_taken else "-k")
@@ -210,8 +220,8 @@ def test_killed_transfer_leaves_the_service_running_on_the_source(
     killer = TransferKiller(str(tmp_path), target.ssh_port, take_port)
     killer.start()
     try:
-        failed = run_playbook(PLAYBOOK, extra_vars=dict(
-            move_service_from="node2", move_service_to="node3", move_service_spec=spec,
+        failed = run_playbook(PLAYBOOK, inventory=spares.inventory, extra_vars=dict(
+            move_service_from=source.name, move_service_to=target.name, move_service_spec=spec,
             move_service_controller_dir=str(controller))).assert_failed()
     finally:
         killer.stop.set()
@@ -219,18 +229,18 @@ def test_killed_transfer_leaves_the_service_running_on_the_source(
     assert killer.killed, failed.describe()
     assert "Stream the final copy of each volume over the first one" in failed.stdout, failed.describe()
     if port_taken:
-        assert "could NOT be started on node2 again" in failed.stdout, failed.describe()
+        assert "could NOT be started on %s again" % source.name in failed.stdout, failed.describe()
         assert "it is restartable there" in failed.stdout, failed.describe()
         assert a.containers.get(name).status in ("exited", "created")
         a.containers.get(squatter).remove(force=True)
         a.containers.get(name).start()
     else:
-        assert "the service runs on node2 again" in failed.stdout, failed.describe()
+        assert "the service runs on %s again" % source.name in failed.stdout, failed.describe()
 
-    # node2 runs it (again) with its data; node3 has no container and no volume of that name.
+    # The source runs it (again) with its data; the target has no container and no volume of that name.
     assert a.containers.get(name).status == "running"
     assert in_volume(a, image, volume, "sha256sum /v/blob /v/log") == before
-    wait_until("the service answering on node2 again",
+    wait_until("the service answering on the source again",
                lambda: http_get("http://%s:%d/cgi-bin/w?2" % (source.ip, port)).strip() == "ok 2")
     assert name not in [c.name for c in b.containers.list(all=True, ignore_removed=True)]
     assert volume not in [v.name for v in b.volumes.list()]

@@ -1,11 +1,11 @@
-"""Scenario: the final stream of a move from node2 to node3 is tampered with on its way through the controller.
+"""Scenario: the final stream of a move between two spare nodes is tampered with on its way through the controller.
 
 The inventory's SSH client for the move is replaced (``ansible_ssh_executable``, as a user would set a wrapper) by
 a script that runs the real ssh for everything but the SECOND send (the final copy, after the service was
 stopped). That stream is either altered (one byte of a file's data flipped, with the stream uncompressed so only
 the sha256 can tell) or replaced by a well-formed stream whose tar holds a symlink to /tmp and a file through it.
-node3 refuses it, empties the volume and the move removes it; node2 runs the service again with its data, and
-nothing was written on node3 outside the volume.
+The target refuses it, empties the volume and the move removes it; the source runs the service again with its data,
+and nothing was written on the target outside the volume.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import docker
 import pytest
 from conftest import LabState, Node, RunPlaybook
 from module_runner import run_module
-from test_move_service import node_pair
+from test_move_service import Spares, node_pair, spare_pair
 from test_volume_backup import in_volume
 
 TOKEN = uuid.uuid4()
@@ -88,9 +88,18 @@ def crafted_stream() -> bytes:
             + frame(b"T", json.dumps(trailer).encode()))
 
 
+LAB_GROUP = "spare"  # two spare nodes of its own (see test_move_service.py)
+
+
+@pytest.fixture(scope="module")
+def spares(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spares]:
+    with spare_pair(lab, tmp_path_factory.mktemp("mv-spares")) as made:
+        yield made
+
+
 @pytest.fixture
-def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
-    with node_pair(lab, NAME) as made:
+def pair(lab: LabState, spares: Spares) -> Iterator[tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]]:
+    with node_pair(lab, spares, NAME) as made:
         yield made
 
 
@@ -98,7 +107,7 @@ def pair(lab: LabState) -> Iterator[tuple[Node, Node, docker.DockerClient, docke
                                           ("crafted", "symlink './root' points outside the volume")])
 def test_tampered_final_stream_is_refused_and_the_service_runs_on_the_source_again(
         lab: LabState, run_playbook: RunPlaybook, tmp_path: Path, mode: str, refusal: str,
-        pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
+        spares: Spares, pair: tuple[Node, Node, docker.DockerClient, docker.DockerClient, str]) -> None:
     source, target, a, b, image = pair
     spec: dict[str, Any] = dict(name=NAME, image=lab.images["v1"].pinned, volumes=[VOLUME + ":/data"],
                                 ports=["%d:8080" % PORT], registry_username=lab.registry_username,
@@ -112,15 +121,15 @@ def test_tampered_final_stream_is_refused_and_the_service_runs_on_the_source_aga
                                       mode=mode, crafted=str(tmp_path / "crafted")))
     wrapper.chmod(0o755)
 
-    failed = run_playbook(PLAYBOOK, extra_vars=dict(
-        move_service_from="node2", move_service_to="node3", move_service_spec=spec,
+    failed = run_playbook(PLAYBOOK, inventory=spares.inventory, extra_vars=dict(
+        move_service_from=source.name, move_service_to=target.name, move_service_spec=spec,
         move_service_stream_compression="none", ansible_ssh_executable=str(wrapper))).assert_failed()
     assert (tmp_path / "sends").read_text() == "2", failed.describe()
     assert refusal in failed.stdout and "emptied again" in failed.stdout, failed.describe()
     assert "Stream the final copy of each volume over the first one" in failed.stdout, failed.describe()
-    assert "the service runs on node2 again" in failed.stdout, failed.describe()
+    assert "the service runs on %s again" % source.name in failed.stdout, failed.describe()
 
-    # node2 runs it again with its data; node3 keeps no container, no volume, and nothing outside the volume.
+    # The source runs it again with its data; the target keeps no container, no volume, and nothing outside the volume.
     assert a.containers.get(NAME).status == "running"
     assert in_volume(a, image, VOLUME, "sha256sum /v/blob /v/log") == before
     assert NAME not in [c.name for c in b.containers.list(all=True, ignore_removed=True)]
