@@ -116,6 +116,28 @@ def test_staged_restore_without_the_decompressor_command_reads_through_the_libra
     assert (vol / "_data" / "big").read_bytes() == (src / "big").read_bytes()
 
 
+def test_pipe_gate_passes_nothing_of_an_entry_before_its_header_was_allowed(tmp_path: Path) -> None:
+    source = tmp_path / "stream"
+    source.write_bytes(b"h" * 512 + b"d" * 4096 + b"n" * 512)
+    read_end, write_end = os.pipe()
+    with open(source, "rb", buffering=0) as handle:
+        gate = A._PipeGate(handle.fileno(), write_end)
+        assert gate.read(512) == b"h" * 512  # a header: held until it is allowed
+        with pytest.raises(A.ArchiveError, match="before its header was checked"):
+            gate.seek(512 + 4096)  # passing on the entry's data now would hand tar an unchecked header
+        os.set_blocking(read_end, False)
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 1)  # nothing reached tar's side
+        gate.allow(512 + 4096)
+        assert gate.seek(512 + 4096) == 512 + 4096  # header and data go once allowed, the data by splice
+        assert gate.read(512) == b"n" * 512  # the next header is held again
+        assert os.read(read_end, 8192) == b"h" * 512 + b"d" * 4096
+        gate.finish()
+        assert os.read(read_end, 8192) == b"n" * 512
+    os.close(read_end)
+    os.close(write_end)
+
+
 def damage(path: str) -> None:
     with open(path, "r+b") as handle:
         handle.seek(-100, os.SEEK_END)
