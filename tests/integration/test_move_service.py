@@ -14,7 +14,6 @@ connections and volumes not on the host's filesystem) moves the same way.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import uuid
 from collections.abc import Iterator
@@ -55,15 +54,7 @@ def spare_pair(lab: LabState, directory: Path) -> Iterator[Spares]:
     spare_lab = Lab(lab.dir)
     made = spare_lab.up_spares(2)
     try:
-        ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5"
-        hosts = {node.name: {"ansible_host": "127.0.0.1", "ansible_port": node.ssh_port, "ansible_user": "root",
-                             "ansible_ssh_private_key_file": str(lab.ssh_private_key),
-                             "ansible_ssh_common_args": ssh_args, "ansible_python_interpreter": "/usr/bin/python3",
-                             "ansible_ssh_pipelining": True}
-                 for node in made.nodes}
-        inventory = directory / "hosts.yml"
-        inventory.write_text(json.dumps({"docker_hosts": {"hosts": hosts}}))
-        yield Spares(made.nodes[0], made.nodes[1], inventory)
+        yield Spares(made.nodes[0], made.nodes[1], made.write_inventory(lab.ssh_private_key, directory / "hosts.yml"))
     finally:
         spare_lab.down_spares()
 

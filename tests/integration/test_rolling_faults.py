@@ -63,15 +63,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def inventory(lab: LabState, spares: SpareSet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5"
-    hosts = {node.name: {"ansible_host": "127.0.0.1", "ansible_port": node.ssh_port, "ansible_user": "root",
-                         "ansible_ssh_private_key_file": str(lab.ssh_private_key),
-                         "ansible_ssh_common_args": ssh_args, "ansible_python_interpreter": "/usr/bin/python3",
-                         "ansible_ssh_pipelining": True}
-             for node in spares.nodes}
-    path = tmp_path_factory.mktemp("flt-inventory") / "hosts.yml"
-    path.write_text(json.dumps({"docker_hosts": {"hosts": hosts}}))
-    return path
+    return spares.write_inventory(lab.ssh_private_key, tmp_path_factory.mktemp("flt-inventory") / "hosts.yml")
 
 
 def stack_vars(lab: LabState, image: str, journal: Path, **more: Any) -> dict[str, Any]:

@@ -373,6 +373,22 @@ class PhaseNote:
 # --------------------------------------------------------------------------------------------- the lab
 
 
+SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+
+
+def ssh_host_vars(node: Node, private_key: Path, ssh_args: str = SSH_ARGS) -> dict[str, Any]:
+    """The inventory variables that reach a lab node over SSH (127.0.0.1:its port, root with the lab's key)."""
+    return {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": node.ssh_port,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(private_key),
+        "ansible_ssh_common_args": ssh_args,
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_pipelining": True,
+    }
+
+
 @dataclass(frozen=True)
 class SpareSet:
     """Spare nodes made by :meth:`Lab.up_spares` and their own haproxy (backend ``app``, servers named like the nodes)."""
@@ -380,6 +396,13 @@ class SpareSet:
     nodes: list[Node]
     haproxy_socket: Path
     frontend_url: str
+
+    def write_inventory(self, private_key: Path, path: Path) -> Path:
+        """An inventory of the spare nodes in group ``docker_hosts`` (SSH gives up after 5 s: fault tests stop
+        sshd), written to ``path``."""
+        hosts = {node.name: ssh_host_vars(node, private_key, SSH_ARGS + " -o ConnectTimeout=5") for node in self.nodes}
+        path.write_text(json.dumps({"docker_hosts": {"hosts": hosts}}))
+        return path
 
 
 class Lab:
@@ -1249,16 +1272,9 @@ backend app
         )
 
     def write_inventory(self, state: LabState) -> None:
-        ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
         node_hosts = {
             node.name: {
-                "ansible_host": "127.0.0.1",
-                "ansible_port": node.ssh_port,
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": str(state.ssh_private_key),
-                "ansible_ssh_common_args": ssh_args,
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "ansible_ssh_pipelining": True,
+                **ssh_host_vars(node, state.ssh_private_key),
                 "dockhand_lab_app_port": node.app_port,
                 "dockhand_lab_docker_socket": str(node.docker_socket),
                 "dockhand_lab_sdk": node.sdk,
