@@ -1011,6 +1011,14 @@ def stream_listing(chunks: Iterable[bytes], sink: Optional[Callable[[bytes], Any
     return check.listing
 
 
+def _forward(pos: int, offset: int, whence: int) -> int:
+    """The position a ``seek`` of a forward-only stream at ``pos`` goes to; tarfile only ever seeks forward."""
+    target = offset if whence == os.SEEK_SET else pos + offset
+    if whence not in (os.SEEK_SET, os.SEEK_CUR) or target < pos:
+        raise ArchiveError("internal: the archive stream can only be read forward")
+    return target
+
+
 class _ChunkReader:
     """A forward-only file object over an iterator of chunks, for tarfile's random-access mode.
 
@@ -1060,10 +1068,7 @@ class _ChunkReader:
         return self.pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        target = offset if whence == os.SEEK_SET else self.pos + offset
-        if whence not in (os.SEEK_SET, os.SEEK_CUR) or target < self.pos:
-            raise ArchiveError("internal: the archive stream can only be read forward")
-        self._advance(target - self.pos, None)
+        self._advance(_forward(self.pos, offset, whence) - self.pos, None)
         return self.pos
 
     def drain(self) -> None:
@@ -1721,9 +1726,7 @@ class _PipeGate:
         return self.pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        target = offset if whence == os.SEEK_SET else self.pos + offset
-        if whence not in (os.SEEK_SET, os.SEEK_CUR) or target < self.pos:
-            raise ArchiveError("internal: the archive stream can only be read forward")
+        target = _forward(self.pos, offset, whence)
         if target > self.allowed:
             raise ArchiveError("internal: the data of an entry was to be passed on before its header was checked")
         self._flush()
