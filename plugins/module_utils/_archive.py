@@ -1087,43 +1087,15 @@ def _members(source: _ChunkReader) -> Iterator[tuple[tarfile.TarFile, tarfile.Ta
             yield tar, member
 
 
-class _Collector:
-    """A write-only file object whose writes are picked up in batches (tarfile writes into it)."""
+def directory_entry(name: str, root: Entry) -> bytes:
+    """A tar archive of one entry: the directory ``name`` with the owner, mode and mtime of ``root``.
 
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
-
-    def take(self) -> bytes:
-        out = b"".join(self.parts)
-        self.parts.clear()
-        return out
-
-
-def relocated_stream(chunks: Iterable[bytes], directory: str) -> Iterator[bytes]:
-    """The tar stream with every entry moved under ``directory`` (``./a`` -> ``directory/a``, ``.`` -> ``directory``).
-
-    The Engine's archive API applies no entry to the directory it extracts into, so the volume root's mode, owner
-    and mtime would be lost; extracted one level up, the root is an entry like any other.
+    The Engine's archive API applies no entry to the directory it extracts into, so a volume's root keeps the
+    mount point's attributes; this archive, extracted one level up, gives it the archived root's.
     """
-    source = _ChunkReader(chunks)
-    out = _Collector()
-    try:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
-                          bufsize=CHUNK) as new:
-            for tar, member in _members(source):
-                path = normalize_name(member.name)
-                member.name = directory if path == "." else directory + "/" + path
-                if member.islnk():
-                    member.linkname = directory + "/" + normalize_name(member.linkname)
-                new.addfile(member, tar.extractfile(member) if member.isreg() else None)
-                yield out.take()
-    except tarfile.TarError as exc:
-        raise ArchiveError("the tar stream is unreadable: %s" % exc)
-    yield out.take()
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, root.mode, root.uid, root.gid, root.mtime
+    return info.tobuf(tarfile.GNU_FORMAT) + b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
 class _Hasher:

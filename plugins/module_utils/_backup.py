@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 from ._archive import (
-    ArchiveError, ArchiveReader, ArchiveWriter, CHUNK, COLLECTION_VERSION, DEFAULT_LEVELS, Listing, Manifest,
-    UnsafeEntry, archive_name, archive_stream, archive_tree, check_compression, clear_directory,
+    ArchiveError, ArchiveReader, ArchiveWriter, CHUNK, COLLECTION_VERSION, DEFAULT_LEVELS, Entry, Listing, Manifest,
+    UnsafeEntry, archive_name, archive_stream, archive_tree, check_compression, clear_directory, directory_entry,
     STAGING_PREFIX, ensure_directory, extract_staged, extract_to_directory, host_listing, manifest_path, prune_archives,
-    rehash, relocated_stream, remove_stale_staging, stored_archives, stream_listing, swap_in, utc_now, verify_archive,
+    rehash, remove_stale_staging, stored_archives, stream_listing, swap_in, utc_now, verify_archive,
     write_file_atomically,
 )
 from ._engine import Engine, EngineError
@@ -106,11 +106,14 @@ def _read_through(engine: Engine, helper: str, volume: str) -> Iterator[bytes]:
         raise BackupError("reading volume %s through the Engine failed midway: %s" % (volume, exc))
 
 
-def _write_through(engine: Engine, helper: str, volume: str, chunks: Iterator[bytes]) -> None:
-    """Write an archive's tar stream into the volume through a helper container mounting it (writable)."""
-    relocated = relocated_stream(chunks, HELPER_MOUNT.lstrip("/"))
+def _write_through(engine: Engine, helper: str, volume: str, chunks: Iterator[bytes], root: Optional[Entry]) -> None:
+    """Write an archive's tar stream, as it is, into the volume through a helper container mounting it (writable),
+    then give the volume's root the archived root's owner, mode and mtime (``root``, the listing's ``.``)."""
     done = engine.call("writing volume %s through the Engine" % volume, engine.api.put_archive,
-                       helper, "/", (c for c in relocated if c))
+                       helper, HELPER_MOUNT, (c for c in chunks if c))
+    if done and root is not None:
+        done = engine.call("setting the root of volume %s through the Engine" % volume, engine.api.put_archive,
+                           helper, "/", directory_entry(HELPER_MOUNT.lstrip("/"), root))
     if not done:
         raise BackupError("the Engine did not accept the archive for volume %s" % volume)
 
@@ -442,7 +445,7 @@ def restore_volume(engine: Engine, req: RestoreRequest, check_mode: bool) -> Out
                     _clear_through_engine(engine, name, str(image))
                 reader = ArchiveReader(req.path, manifest.compression)
                 with helper_container(engine, name, str(image), read_only=False) as helper:
-                    _write_through(engine, helper, name, reader.chunks())
+                    _write_through(engine, helper, name, reader.chunks(), (archived or Listing()).entries.get("."))
                 if reader.hexdigest() != manifest.sha256:
                     raise BackupError("archive %s changed while it was restored; restore it again" % req.path)
                 restored = _current_listing(engine, name, None, image) or Listing()

@@ -30,7 +30,7 @@ PREFIX = "ar-bk%s" % uuid.uuid4().hex[:4]
 PLUGIN = VOLUME_PLUGIN
 
 # A tree with what a restore must keep: content, modes, owners, sub-second mtimes, symlinks, a hard link, an empty
-# directory, a root directory with its own mode.
+# directory, a root directory with its own owner and mode.
 MAKE_TREE = """
 set -e
 cd /v
@@ -48,6 +48,7 @@ chmod 0750 app
 chmod 1777 empty
 touch -d '2021-05-06 07:08:09' app/conf/app.ini deep/a/b/c/log.txt
 touch -d '2020-01-01 00:00:00' deep/a/b/c
+chown 4321:4322 /v
 chmod 0751 /v
 """
 

@@ -138,6 +138,15 @@ def test_pipe_gate_passes_nothing_of_an_entry_before_its_header_was_allowed(tmp_
     os.close(write_end)
 
 
+def test_directory_entry_carries_the_roots_owner_mode_and_mtime(tmp_path: Path) -> None:
+    root = A.Entry(".", A.KIND_DIR, 0o2750, 1234, 5678, 0, 1_600_000_000)
+    data = A.directory_entry("volume", root)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        members = tar.getmembers()
+    assert [(m.name, m.isdir(), m.mode, m.uid, m.gid, m.mtime) for m in members] == [
+        ("volume", True, 0o2750, 1234, 5678, 1_600_000_000)]
+
+
 def damage(path: str) -> None:
     with open(path, "r+b") as handle:
         handle.seek(-100, os.SEEK_END)
